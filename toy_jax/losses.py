@@ -1,0 +1,73 @@
+"""Training objectives: L_MDM (masked diffusion) and next-token cross-entropy (ARM).
+
+Both take `logits_fn(x_BxL) -> logits (B, L, N_TARGETS)` so that the loss is independent of
+the model; the MDM and the ARM share the network and differ only in mask (model) and loss.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from toy_jax import vocab
+
+
+def sample_t(key, batch: int, t_eps: float):
+    """t = t_eps + (1 - t_eps) u, u ~ U[0, 1): keeps the 1/t weight at most 1/t_eps (RADD's
+    sampling_eps = 1e-3 guard against t -> 0)."""
+    return t_eps + (1.0 - t_eps) * jax.random.uniform(key, (batch,))
+
+
+def mask_tokens(key, x_BxL, t_B):
+    """x_t: each token independently replaced by [M] with probability t (forward process)."""
+    masked_BxL = jax.random.uniform(key, x_BxL.shape) < t_B[:, None]
+    return jnp.where(masked_BxL, vocab.MASK, x_BxL), masked_BxL
+
+
+def token_nll(logits_BxLxT, x_BxL):
+    """-log p_theta(x_i | .) per position, (B, L)."""
+    logp = jax.nn.log_softmax(logits_BxLxT, axis=-1)
+    return -jnp.take_along_axis(logp, x_BxL[..., None], axis=-1)[..., 0]
+
+
+def mdm_loss_from_masks(logits_BxLxT, x_BxL, masked_BxL, t_B):
+    """L_MDM for given masks (Section 2, the MDM objective; RADD's loss):
+
+        L = mean_b [ (1/t_b) * sum_i 1[x_t,b,i = M] * (-log p_theta(x_0,b,i | x_t,b)) ].
+
+    Normalisation: summed over positions and averaged over sequences (as in RADD), so it is
+    an upper bound on the per-sequence negative log-likelihood, not a per-token average.
+    """
+    nll_BxL = token_nll(logits_BxLxT, x_BxL)
+    per_seq_B = jnp.sum(jnp.where(masked_BxL, nll_BxL, 0.0), axis=-1) / t_B
+    return per_seq_B.mean()
+
+
+def mdm_loss(logits_fn, key, x_BxL, t_eps: float):
+    """Sample t and masks, run the model on x_t, return L_MDM (see `mdm_loss_from_masks`)."""
+    k_t, k_m = jax.random.split(key)
+    t_B = sample_t(k_t, x_BxL.shape[0], t_eps)
+    x_t, masked = mask_tokens(k_m, x_BxL, t_B)
+    return mdm_loss_from_masks(logits_fn(x_t), x_BxL, masked, t_B)
+
+
+def arm_loss_from_logits(logits_BxLxT, x_BxL):
+    """Next-token cross-entropy: mean over b and i = 1..L-1 of -log p(x_i | x_<i).
+
+    The logits at position i-1 predict x_i; there is no BOS token, so x_0 is not predicted
+    (every evaluation target sits at position >= 1). Mean per token, as in GPT-2 training.
+    """
+    return token_nll(logits_BxLxT[:, :-1], x_BxL[:, 1:]).mean()
+
+
+def arm_loss(logits_fn, key, x_BxL, t_eps: float = 0.0):
+    """ARM objective on clean sequences (`key`, `t_eps` unused; same signature as mdm_loss)."""
+    del key, t_eps
+    return arm_loss_from_logits(logits_fn(x_BxL), x_BxL)
+
+
+LOSSES = {"mdm": mdm_loss, "arm": arm_loss}
+
+
+def prediction_offset(objective: str) -> int:
+    """Where the logits for position i live: i itself (MDM, at the [M]) or i - 1 (ARM)."""
+    return {"mdm": 0, "arm": 1}[objective]

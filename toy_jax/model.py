@@ -1,0 +1,224 @@
+"""One-block pre-norm Transformer of the toy experiment (Section 4.3, Appendix E), from scratch.
+
+    h0 = E[x] (+ P if pos='learned')
+    h1 = h0 + Dropout(W_o Attn(LN1(h0)))          Attn with RoPE on q, k (pos='rope')
+    h2 = h1 + Dropout(MLP(LN2(h1)))               MLP = Linear(d, 4d) -> GELU(tanh) -> Linear(4d, d)
+    logits = W_head LN_f(h2) + b_head              over the N_TARGETS non-mask ids
+
+The MDM and the ARM are this same module; `ModelConfig.attention` ('full' | 'causal') is the
+only architectural difference. Attention is written out so scores and weights can be returned:
+`scores` is the raw q_i^T R(j - i) k_j (Appendix F.1), BEFORE the 1/sqrt(d_head) scale;
+`weights` = softmax(scores / sqrt(d_head) + causal mask) over j.
+
+RoPE (base 10000) uses the rotate-half pairing: coordinate a of a head is paired with
+a + d_head/2 and rotated by p * theta_a, theta_a = base^(-2a/d_head) (theory.bounds.rope_thetas).
+
+Initialisation `radd` follows RADD's model/transformer.py (the paper's MDM): LayerNorm weight
+and bias both 1; no bias on the qkv and attention-output projections; torch-default
+kaiming-uniform(a=sqrt 5) linear layers, i.e. U(+-1/sqrt(fan_in)) for weights and biases;
+kaiming-uniform(a=sqrt 5) embeddings, i.e. U(+-1/sqrt(d)); a zero output layer (weight and
+bias). `standard` is GPT-2's: N(0, 0.02) weights and embeddings, residual projections
+N(0, 0.02/sqrt 2), zero biases, LayerNorm (1, 0). Only values differ, never the architecture.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from theory.bounds import rope_thetas
+from toy_jax import vocab
+from toy_jax.configs import ModelConfig
+
+LN_EPS = 1e-5
+
+
+class Attention(NamedTuple):
+    """Per-head attention of a batch: scores are unscaled q^T R(j-i) k, weights are softmaxed."""
+
+    scores_BxHxLxL: jax.Array
+    weights_BxHxLxL: jax.Array
+
+
+def _uniform(key, shape, bound):
+    return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+
+def _normal(key, shape, std):
+    return std * jax.random.normal(key, shape, jnp.float32)
+
+
+def layer_norm(x, scale, bias):
+    """LN(x) = (x - mean) / sqrt(var + 1e-5) * scale + bias over the last axis."""
+    mu = x.mean(-1, keepdims=True)
+    var = jnp.square(x - mu).mean(-1, keepdims=True)
+    return (x - mu) * jax.lax.rsqrt(var + LN_EPS) * scale + bias
+
+
+def rope_tables(L: int, d_head: int, base: float):
+    """cos, sin of p * theta_a, shape (L, d_head/2) each (constants, float32)."""
+    ang = np.arange(L, dtype=np.float64)[:, None] * rope_thetas(d_head, base)[None, :]
+    return jnp.asarray(np.cos(ang), jnp.float32), jnp.asarray(np.sin(ang), jnp.float32)
+
+
+def apply_rope(x_BxLxHxD, cos_LxD2, sin_LxD2):
+    """Rotate each pair (a, a + D/2) at position p by p * theta_a (rotate-half RoPE)."""
+    half = x_BxLxHxD.shape[-1] // 2
+    x1, x2 = x_BxLxHxD[..., :half], x_BxLxHxD[..., half:]
+    c, s = cos_LxD2[:, None, :], sin_LxD2[:, None, :]
+    return jnp.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=-1)
+
+
+def causal_mask(L: int):
+    """Boolean (L, L): True where query i may attend key j (j <= i)."""
+    return jnp.tril(jnp.ones((L, L), dtype=bool))
+
+
+class ToyTransformer(nnx.Module):
+    """The toy MDM / ARM. Parameters are plain `nnx.Param`s (shapes in the attribute names' docs)."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        d, f, V, T, L = cfg.d_model, cfg.d_model * cfg.mlp_ratio, vocab.VOCAB_SIZE, \
+            vocab.N_TARGETS, cfg.seq_len
+        k = iter(jax.random.split(rngs.params(), 16))
+        if cfg.init == "radd":
+            emb = lambda shape: _uniform(next(k), shape, 1.0 / math.sqrt(d))
+            lin = lambda fan_in, shape: _uniform(next(k), shape, 1.0 / math.sqrt(fan_in))
+            self.embed = nnx.Param(emb((V, d)))
+            self.pos_embed = nnx.Param(emb((L, d))) if cfg.pos == "learned" else None
+            ones = jnp.ones((d,), jnp.float32)
+            self.ln1_scale, self.ln1_bias = nnx.Param(ones), nnx.Param(ones)
+            self.ln2_scale, self.ln2_bias = nnx.Param(ones), nnx.Param(ones)
+            self.lnf_scale, self.lnf_bias = nnx.Param(ones), nnx.Param(ones)
+            self.w_qkv = nnx.Param(lin(d, (d, 3 * d)))
+            self.w_out = nnx.Param(lin(d, (d, d)))
+            self.w_mlp1, self.b_mlp1 = nnx.Param(lin(d, (d, f))), nnx.Param(lin(d, (f,)))
+            self.w_mlp2, self.b_mlp2 = nnx.Param(lin(f, (f, d))), nnx.Param(lin(f, (d,)))
+            self.w_head = nnx.Param(jnp.zeros((d, T), jnp.float32))
+            self.b_head = nnx.Param(jnp.zeros((T,), jnp.float32))
+        else:  # GPT-2
+            std, std_res = 0.02, 0.02 / math.sqrt(2.0)
+            self.embed = nnx.Param(_normal(next(k), (V, d), std))
+            self.pos_embed = nnx.Param(_normal(next(k), (L, d), std)) \
+                if cfg.pos == "learned" else None
+            ones, zeros = jnp.ones((d,), jnp.float32), jnp.zeros((d,), jnp.float32)
+            self.ln1_scale, self.ln1_bias = nnx.Param(ones), nnx.Param(zeros)
+            self.ln2_scale, self.ln2_bias = nnx.Param(ones), nnx.Param(zeros)
+            self.lnf_scale, self.lnf_bias = nnx.Param(ones), nnx.Param(zeros)
+            self.w_qkv = nnx.Param(_normal(next(k), (d, 3 * d), std))
+            self.w_out = nnx.Param(_normal(next(k), (d, d), std_res))
+            self.w_mlp1 = nnx.Param(_normal(next(k), (d, f), std))
+            self.b_mlp1 = nnx.Param(jnp.zeros((f,), jnp.float32))
+            self.w_mlp2 = nnx.Param(_normal(next(k), (f, d), std_res))
+            self.b_mlp2 = nnx.Param(jnp.zeros((d,), jnp.float32))
+            self.w_head = nnx.Param(_normal(next(k), (d, T), std))
+            self.b_head = nnx.Param(jnp.zeros((T,), jnp.float32))
+
+    # -- pieces (reused by the tracking probe so it computes exactly the same function) --
+    def embed_tokens(self, x_BxL, positions_L=None):
+        """h0 = E[x] (+ P[positions] for learned positions); positions default to 0..L-1."""
+        h = self.embed[...][x_BxL]
+        if self.pos_embed is not None:
+            pos = jnp.arange(x_BxL.shape[-1]) if positions_L is None else positions_L
+            h = h + self.pos_embed[...][pos]
+        return h
+
+    def qkv(self, h_BxLxd, positions_L=None):
+        """q, k (RoPE-rotated when pos='rope'), v of LN1(h); each (B, L, H, d_head)."""
+        cfg = self.cfg
+        a = layer_norm(h_BxLxd, self.ln1_scale[...], self.ln1_bias[...])
+        qkv = a @ self.w_qkv[...]
+        q, k, v = jnp.split(qkv.reshape(*qkv.shape[:-1], 3, cfg.n_heads, cfg.d_head), 3, axis=-3)
+        q, k, v = q.squeeze(-3), k.squeeze(-3), v.squeeze(-3)
+        if cfg.pos == "rope":
+            cos, sin = rope_tables(cfg.seq_len, cfg.d_head, cfg.rope_base)
+            if positions_L is not None:
+                cos, sin = cos[positions_L], sin[positions_L]
+            else:
+                cos, sin = cos[: h_BxLxd.shape[-2]], sin[: h_BxLxd.shape[-2]]
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        return q, k, v
+
+    def mlp_and_head(self, h1_BxLxd, dropout_key=None):
+        """logits = head(LN_f(h1 + Dropout(MLP(LN2(h1))))), shape (B, L, N_TARGETS)."""
+        m = layer_norm(h1_BxLxd, self.ln2_scale[...], self.ln2_bias[...])
+        m = jax.nn.gelu(m @ self.w_mlp1[...] + self.b_mlp1[...], approximate=True)
+        m = m @ self.w_mlp2[...] + self.b_mlp2[...]
+        h2 = h1_BxLxd + _dropout(m, self.cfg.dropout, dropout_key)
+        return layer_norm(h2, self.lnf_scale[...], self.lnf_bias[...]) @ self.w_head[...] \
+            + self.b_head[...]
+
+    def __call__(self, x_BxL, *, dropout_key=None, return_attn: bool = False):
+        """Logits (B, L, N_TARGETS); with return_attn also `Attention` (per head).
+
+        Dropout is active only when `dropout_key` is given (training).
+        """
+        cfg = self.cfg
+        L = x_BxL.shape[-1]
+        if L > cfg.seq_len:
+            raise ValueError(f"sequence length {L} exceeds the model's seq_len {cfg.seq_len}")
+        h0 = self.embed_tokens(x_BxL)
+        q, k, v = self.qkv(h0)
+        scores = jnp.einsum("bihd,bjhd->bhij", q, k)  # q_i^T R(j-i) k_j, unscaled
+        logits_att = scores * (1.0 / math.sqrt(cfg.d_head))
+        if cfg.attention == "causal":
+            logits_att = jnp.where(causal_mask(L), logits_att, -jnp.inf)
+        weights = jax.nn.softmax(logits_att, axis=-1)
+        o = jnp.einsum("bhij,bjhd->bihd", weights, v).reshape(h0.shape)
+        if dropout_key is not None:
+            k_att, k_mlp = jax.random.split(dropout_key)
+        else:
+            k_att = k_mlp = None
+        h1 = h0 + _dropout(o @ self.w_out[...], cfg.dropout, k_att)
+        logits = self.mlp_and_head(h1, k_mlp)
+        if return_attn:
+            return logits, Attention(scores, weights)
+        return logits
+
+
+def _dropout(x, rate, key):
+    """Inverted dropout; identity when key is None or rate == 0."""
+    if key is None or rate == 0.0:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+def init_model(cfg: ModelConfig, seed: int) -> ToyTransformer:
+    """A freshly initialised model (deterministic in `seed`)."""
+    return ToyTransformer(cfg, rngs=nnx.Rngs(params=seed))
+
+
+def split_model(model: ToyTransformer):
+    """(graphdef, params): params is a plain nested dict of arrays (what the trainer uses)."""
+    graphdef, state = nnx.split(model, nnx.Param)
+    return graphdef, nnx.to_pure_dict(state)
+
+
+def init_params(cfg: ModelConfig, key) -> dict:
+    """Parameters (plain dict of arrays) from a PRNG key; vmappable over keys."""
+    return split_model(ToyTransformer(cfg, rngs=nnx.Rngs(params=key)))[1]
+
+
+def graphdef_for(cfg: ModelConfig):
+    """The (static) graph definition of the model with config `cfg`."""
+    return nnx.split(nnx.eval_shape(lambda: init_model(cfg, 0)), nnx.Param)[0]
+
+
+def merge(graphdef, params) -> ToyTransformer:
+    """The module with parameters `params` (a dict from `split_model` / `init_params`)."""
+    return nnx.merge(graphdef, params)
+
+
+def apply(graphdef, params, x_BxL, *, dropout_key=None, return_attn: bool = False):
+    """Pure forward: merge the parameters into the graph and call the model."""
+    return nnx.merge(graphdef, params)(x_BxL, dropout_key=dropout_key, return_attn=return_attn)
+
+
+def count_params(params) -> int:
+    return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
