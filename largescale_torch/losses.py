@@ -1,0 +1,44 @@
+"""Training objectives: next-token CE for the ARM, LLaDA's SFT objective for the MDM (Section 2.1)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from largescale_torch.constants import MASK_EPS
+
+
+def arm_loss(logits_BxLxV: torch.Tensor, labels_BxL: torch.Tensor) -> torch.Tensor:
+    """L_ARM = -sum_i log p(x_i | x_<i), averaged over completion tokens (labels != -100)."""
+    logits = logits_BxLxV[:, :-1].float()
+    targets = labels_BxL[:, 1:]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+
+def mdm_corrupt(input_ids_BxL: torch.Tensor, response_BxL: torch.Tensor, mask_id: int,
+                eps: float = MASK_EPS, generator: torch.Generator | None = None):
+    """Forward process of LLaDA's SFT: t ~ U[0,1], p_mask = (1 - eps) t + eps.
+
+    Each response token is replaced by [M] independently with probability p_mask; prompt
+    (and padding) tokens are never masked. Returns (noisy ids, masked positions, p_mask_B).
+    """
+    B, L = input_ids_BxL.shape
+    device = input_ids_BxL.device
+    t_B = torch.rand(B, generator=generator, device="cpu").to(device)
+    p_mask_B = (1.0 - eps) * t_B + eps
+    u_BxL = torch.rand(B, L, generator=generator, device="cpu").to(device)
+    masked_BxL = (u_BxL < p_mask_B[:, None]) & response_BxL
+    noisy = torch.where(masked_BxL, torch.full_like(input_ids_BxL, mask_id), input_ids_BxL)
+    return noisy, masked_BxL, p_mask_B
+
+
+def mdm_loss(logits_BxLxV: torch.Tensor, input_ids_BxL: torch.Tensor, masked_BxL: torch.Tensor,
+             p_mask_B: torch.Tensor, response_BxL: torch.Tensor) -> torch.Tensor:
+    """L_MDM = E[ (1/|r|) sum_{i masked} -log p(x_i | x^t) / p_mask ], mean over the batch.
+
+    The 1/t weighting of Section 2.1's L_MDM with t -> p_mask, normalised by the response
+    length |r| as in LLaDA's SFT code.
+    """
+    ce_BxL = F.cross_entropy(logits_BxLxV.float().transpose(1, 2), input_ids_BxL, reduction="none")
+    weight_BxL = masked_BxL.float() / p_mask_B[:, None]
+    per_row_B = (ce_BxL * weight_BxL).sum(-1) / response_BxL.sum(-1).clamp(min=1)
+    return per_row_B.mean()

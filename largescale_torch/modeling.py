@@ -1,0 +1,167 @@
+"""Resolving `--model` to a checkpoint, loading it (ARM or MDM) and wrapping it with LoRA."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from largescale_torch.constants import (
+    LORA_ALPHA,
+    LORA_DROPOUT,
+    LORA_RANK,
+    LORA_TARGET_MODULES,
+    MDM_FAMILIES,
+    MODEL_IDS,
+    STOP_TOKEN_STRINGS,
+    TINY_PRESETS,
+)
+
+FAMILY_OF_MODEL_TYPE = {"llada": "llada", "llama": "llama", "qwen2": "qwen"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What `--model` resolved to: a local directory (or hub id) and its family."""
+
+    name: str
+    path: str
+    family: str  # llada | llama | qwen | other
+
+    @property
+    def is_mdm(self) -> bool:
+        return self.family in MDM_FAMILIES
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    pad: int
+    eos: int
+    bos: int | None
+    mask: int | None
+    stop: tuple[int, ...]
+
+
+def _read_config(path: str) -> dict:
+    local = Path(path).expanduser()
+    if local.is_dir():
+        cfg = local / "config.json"
+        if not cfg.is_file():
+            raise FileNotFoundError(f"model directory {local} has no config.json")
+        return json.loads(cfg.read_text())
+    if local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1:
+        raise FileNotFoundError(f"model {path!r} is neither a local directory nor a hub id (owner/name)")
+    from huggingface_hub import hf_hub_download  # user path: needs the hub
+
+    return json.loads(Path(hf_hub_download(path, "config.json")).read_text())
+
+
+def resolve_model(name: str, data_dir: str | None = None) -> ModelSpec:
+    """Tiny preset name, short alias (llada/llama/qwen), local directory or hub id."""
+    if name in TINY_PRESETS:
+        from largescale_torch.presets import ensure_preset
+
+        return ModelSpec(name, str(ensure_preset(name, data_dir)), TINY_PRESETS[name])
+    path = MODEL_IDS.get(name, name)
+    try:
+        cfg = _read_config(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot load model {name!r}: {err}") from None
+    except Exception as err:  # hub errors come in many classes
+        raise ValueError(f"cannot load model {name!r}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    return ModelSpec(name, path, FAMILY_OF_MODEL_TYPE.get(cfg.get("model_type", ""), "other"))
+
+
+def _local_snapshot(path: str) -> Path:
+    if Path(path).expanduser().is_dir():
+        return Path(path).expanduser()
+    from huggingface_hub import snapshot_download  # user path: needs the hub
+
+    return Path(snapshot_download(path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+
+
+def pick_dtype(requested: str = "auto") -> torch.dtype:
+    """bf16 where the device supports it (Appendix D), else fp32."""
+    if requested == "fp32":
+        return torch.float32
+    if requested == "bf16":
+        return torch.bfloat16
+    if requested != "auto":
+        raise ValueError(f"unknown dtype {requested!r}; choose auto, bf16 or fp32")
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def token_ids(tokenizer, model_config) -> TokenIds:
+    """Special ids in one place: tokenizer first, then the model config; pad falls back on EOS."""
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else model_config.eos_token_id
+    if isinstance(eos, (list, tuple)):
+        eos = eos[0]
+    if eos is None:
+        raise ValueError("tokenizer and config name no EOS token")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    stop = {eos}
+    cfg_eos = model_config.eos_token_id
+    stop.update(cfg_eos if isinstance(cfg_eos, (list, tuple)) else [cfg_eos] if cfg_eos is not None else [])
+    vocab = tokenizer.get_vocab()
+    stop.update(vocab[s] for s in STOP_TOKEN_STRINGS if s in vocab)
+    mask = getattr(model_config, "mask_token_id", None)
+    return TokenIds(pad=int(pad), eos=int(eos), bos=tokenizer.bos_token_id, mask=mask, stop=tuple(sorted(stop)))
+
+
+def check_bidirectional(model, vocab_size: int) -> bool:
+    """True when the output at position 0 depends on the last token (full attention)."""
+    device = next(model.parameters()).device
+    x = torch.arange(1, 7, device=device)[None] % vocab_size
+    y = x.clone()
+    y[0, -1] = (y[0, -1] + 1) % vocab_size
+    with torch.no_grad():
+        a = model(input_ids=x).logits[0, 0].float()
+        b = model(input_ids=y).logits[0, 0].float()
+    return not torch.equal(a, b)
+
+
+def load_base(spec: ModelSpec, dtype: torch.dtype):
+    """(model, tokenizer, TokenIds). MDMs are LLaDA checkpoints mapped onto bidirectional Llama."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+
+    try:
+        if spec.is_mdm:
+            from largescale_torch.llada import is_llada_config, load_llada
+
+            local = _local_snapshot(spec.path)
+            if not is_llada_config(json.loads((local / "config.json").read_text())):
+                raise ValueError("config.json is not a LLaDA config")
+            model = load_llada(local, dtype=dtype)
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(local))
+        else:
+            model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=dtype)
+            tokenizer = AutoTokenizer.from_pretrained(spec.path)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"cannot load model {spec.name!r}: {msg}") from None
+    ids = token_ids(tokenizer, model.config)
+    if spec.is_mdm:
+        if ids.mask is None:
+            raise ValueError(f"model {spec.name!r} has no mask token id")
+        if not check_bidirectional(model, model.config.vocab_size):
+            raise RuntimeError("MDM attention is causal: this transformers version ignores config.is_causal")
+    return model.eval(), tokenizer, ids
+
+
+def add_lora(model, r: int = LORA_RANK, alpha: int = LORA_ALPHA, dropout: float = LORA_DROPOUT,
+             targets: tuple[str, ...] = LORA_TARGET_MODULES):
+    """LoRA on the attention projections (Appendix D: r = 32, alpha = 64)."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
+                     bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, cfg)
+
+
+def load_adapter(model, adapter_dir: str | Path, trainable: bool = False):
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)

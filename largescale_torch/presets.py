@@ -1,0 +1,183 @@
+"""Offline presets `tiny-llama`, `tiny-qwen`, `tiny-llada`.
+
+Toy-size networks of the three architectures with random weights (fixed seed), and a
+byte-level BPE tokenizer trained with `tokenizers` on the text of all five tasks, saved as
+`tokenizer.json` + `tokenizer_config.json` like the real checkpoints. `tiny-llada` is saved
+in LLaDA's own checkpoint format (OLMo-style config.json, `model.transformer.*` tensor
+names, two safetensors shards) so that the LLaDA loader path runs too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from largescale_torch.constants import DATASET_DIRECTIONS, TINY_PRESETS
+from largescale_torch.paths import cache_dir
+
+PRESET_VERSION = "v1"
+PRESET_SEED = 0
+VOCAB_SIZE = 2048
+TINY_DIMS = dict(hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, max_positions=512)
+
+SPECIAL_TOKENS = {
+    # family: (special tokens in id order, bos, eos, pad, add bos to every encoding)
+    "llama": (["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"], "<|begin_of_text|>", "<|eot_id|>", None, True),
+    "qwen": (["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None, "<|im_end|>", "<|endoftext|>", False),
+    "llada": (["<|startoftext|>", "<|endoftext|>", "<|eot_id|>", "<|mdm_mask|>"], "<|startoftext|>", "<|endoftext|>", "<|endoftext|>", True),
+}
+
+
+def preset_dir(name: str) -> Path:
+    return cache_dir() / "presets" / PRESET_VERSION / name
+
+
+def corpus(data_dir: str | None = None) -> list[str]:
+    """Every prompt and answer of the five tasks (training text for the tiny tokenizers)."""
+    from largescale_torch.data import build_task
+
+    texts = []
+    for dataset, directions in DATASET_DIRECTIONS.items():
+        for direction in directions:
+            task = build_task(dataset, direction, data_dir=data_dir)
+            for ex in (*task.train, *task.forward, *task.reverse):
+                texts.append(f"{ex.prompt} {' '.join(ex.accepted)}")
+    return texts
+
+
+def train_tokenizer(family: str, texts: list[str], vocab_size: int = VOCAB_SIZE):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials, bos, eos, pad, add_bos = SPECIAL_TOKENS[family]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    if add_bos:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))]
+        )
+    else:
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    kwargs = {"eos_token": eos}
+    if bos:
+        kwargs["bos_token"] = bos
+    if pad:
+        kwargs["pad_token"] = pad
+    if family == "llada":
+        kwargs["mask_token"] = "<|mdm_mask|>"
+    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=TINY_DIMS["max_positions"], **kwargs)
+
+
+def _llama_like_config(family: str, tokenizer):
+    d = TINY_DIMS
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=d["hidden"],
+        intermediate_size=d["ffn"],
+        num_hidden_layers=d["layers"],
+        num_attention_heads=d["heads"],
+        num_key_value_heads=d["kv_heads"],
+        max_position_embeddings=d["max_positions"],
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if family == "llama":
+        from transformers import LlamaConfig
+
+        return LlamaConfig(rope_theta=500000.0, rms_norm_eps=1e-5, **common)
+    from transformers import Qwen2Config
+
+    return Qwen2Config(rope_theta=1000000.0, rms_norm_eps=1e-6, **common)
+
+
+def llada_config_dict(tokenizer) -> dict:
+    """A LLaDA-style (OLMo-named) config.json at toy size."""
+    d = TINY_DIMS
+    return {
+        "architectures": ["LLaDAModelLM"],
+        "model_type": "llada",
+        "activation_type": "silu",
+        "alibi": False,
+        "block_type": "llama",
+        "d_model": d["hidden"],
+        "n_heads": d["heads"],
+        "n_kv_heads": d["heads"],
+        "n_layers": d["layers"],
+        "mlp_hidden_size": d["ffn"],
+        "mlp_ratio": 4,
+        "layer_norm_type": "rms",
+        "rms_norm_eps": 1e-5,
+        "rope": True,
+        "rope_theta": 500000.0,
+        "max_sequence_length": d["max_positions"],
+        "vocab_size": len(tokenizer),
+        "embedding_size": len(tokenizer),
+        "weight_tying": False,
+        "include_bias": False,
+        "include_qkv_bias": False,
+        "attention_layer_norm": False,
+        "input_emb_norm": False,
+        "scale_logits": False,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "mask_token_id": tokenizer.mask_token_id,
+        "use_cache": False,
+    }
+
+
+def build_preset(name: str, dest: Path, data_dir: str | None = None) -> None:
+    family = TINY_PRESETS[name]
+    tokenizer = train_tokenizer(family, corpus(data_dir))
+    dest.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(PRESET_SEED)
+    if family == "llada":
+        from largescale_torch.llada import llama_config_from_llada, save_llada_checkpoint
+        from transformers import LlamaForCausalLM
+
+        cfg = llada_config_dict(tokenizer)
+        model = LlamaForCausalLM(llama_config_from_llada(cfg))
+        save_llada_checkpoint(model.state_dict(), cfg, dest, shards=2)
+    else:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_config(_llama_like_config(family, tokenizer))
+        model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+    (dest / "preset.json").write_text(json.dumps({"preset": name, "family": family, "seed": PRESET_SEED}))
+
+
+def ensure_preset(name: str, data_dir: str | None = None) -> Path:
+    """Build the preset once into the cache (atomically: build elsewhere, then rename)."""
+    if name not in TINY_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(TINY_PRESETS)}")
+    dest = preset_dir(name)
+    if (dest / "preset.json").is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    try:
+        build_preset(name, tmp, data_dir)
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process finished first
+            if not (dest / "preset.json").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -1,0 +1,318 @@
+"""LoRA finetuning on one direction, periodic evaluation in both, checkpoints and resume (Appendix D).
+
+Run directory:
+  config.json         the TrainConfig and what it resolved to
+  dataset.json        the exact train / forward / reverse examples (incl. the Parent-Child selection)
+  metrics.jsonl       one line per epoch (loss) and per evaluation (accuracies)
+  checkpoints/epoch_XXXX/   LoRA adapter (+ optimizer/trainer state in the latest one)
+  best_forward/, best_reverse/, final/   LoRA adapters
+  predictions.jsonl   the final evaluation's answers
+  results.json        forward / reverse exact-match accuracy (fractions), best and final
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from largescale_torch import constants as C
+from largescale_torch.batching import arm_train_batch, encode, mdm_response, mdm_train_batch
+from largescale_torch.data import build_task
+from largescale_torch.evaluation import MATCH_RULE, PREFIX_RULE, EvalConfig, evaluate_directions
+from largescale_torch.losses import arm_loss, mdm_corrupt, mdm_loss
+from largescale_torch.modeling import add_lora, load_base, pick_dtype, resolve_model
+
+REPORT_TO = ("none", "wandb", "tensorboard")
+# Fields that may change when an existing run directory is resumed.
+RESUMABLE_CHANGES = ("epochs", "report_to", "eval_batch_size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    dataset: str
+    direction: str
+    seed: int
+    out: str
+    epochs: int = C.EPOCHS
+    lr: float | None = None  # None: the Appendix D value for the model family and dataset
+    batch_size: int = C.BATCH_SIZE  # global batch, split across data-parallel processes
+    weight_decay: float = C.WEIGHT_DECAY
+    lora_r: int = C.LORA_RANK
+    lora_alpha: int = C.LORA_ALPHA
+    lora_dropout: float = C.LORA_DROPOUT
+    eval_every: int = C.CHECKPOINT_EVERY
+    save_every: int = C.CHECKPOINT_EVERY
+    grad_clip: float = C.GRAD_CLIP
+    mask_eps: float = C.MASK_EPS
+    data_dir: str | None = None
+    data_seed: int = 0
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    eval_batch_size: int = 32
+    dtype: str = "auto"
+    report_to: str = "none"
+
+    def validate(self) -> None:
+        C_dirs = C.DATASET_DIRECTIONS
+        if self.dataset not in C_dirs:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(C_dirs)}")
+        if self.direction not in C_dirs[self.dataset]:
+            raise ValueError(f"direction {self.direction!r} does not fit dataset {self.dataset!r}; "
+                             f"choose one of {', '.join(C_dirs[self.dataset])}")
+        for name in ("epochs", "batch_size", "eval_every", "save_every", "lora_r", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"--lr must be a positive number, got {self.lr}")
+        if self.report_to not in REPORT_TO:
+            raise ValueError(f"unknown --report-to {self.report_to!r}; choose one of {', '.join(REPORT_TO)}")
+        if self.dtype not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"unknown --dtype {self.dtype!r}; choose auto, bf16 or fp32")
+        for name in ("max_train_examples", "max_eval_examples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+
+
+def paper_lr(family: str, dataset: str) -> float:
+    """Appendix D learning rate for a model family and dataset."""
+    if family not in C.LEARNING_RATES:
+        raise ValueError(f"no Appendix D learning rate for model family {family!r}; pass --lr")
+    table = C.LEARNING_RATES[family]
+    return table.get(dataset, table["default"])
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _check_report_backend(name: str) -> None:
+    import importlib.util
+
+    module = {"wandb": "wandb", "tensorboard": "tensorboard"}.get(name)
+    if module and importlib.util.find_spec(module) is None:
+        raise ValueError(f"--report-to {name} needs the {module} package (pip install {module})")
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    ckpts = sorted(p for p in (out / "checkpoints").glob("epoch_*") if (p / "trainer_state.pt").is_file())
+    return ckpts[-1] if ckpts else None
+
+
+def _prepare_out(cfg: TrainConfig, resolved: dict) -> None:
+    """Create the run directory, or check that an existing one holds the same run."""
+    out = Path(cfg.out)
+    cfg_path = out / "config.json"
+    record = {"config": dataclasses.asdict(cfg), "resolved": resolved}
+    if cfg_path.is_file():
+        old = json.loads(cfg_path.read_text())
+        a = {k: v for k, v in old.get("config", {}).items() if k not in RESUMABLE_CHANGES}
+        b = {k: v for k, v in record["config"].items() if k not in RESUMABLE_CHANGES}
+        if a != b:
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise ValueError(f"{out} holds a run with a different config ({', '.join(diff)}); use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(cfg_path, record)
+
+
+def _save_adapter(model, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Finetune, evaluate and write the run directory; returns the results dict."""
+    from accelerate import Accelerator
+
+    cfg.validate()
+    _check_report_backend(cfg.report_to)
+    start = time.time()
+    accelerator = Accelerator(
+        mixed_precision="bf16" if pick_dtype(cfg.dtype) == torch.bfloat16 else "no",
+        log_with=None if cfg.report_to == "none" else cfg.report_to,
+        project_dir=cfg.out,
+    )
+    main = accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if cfg.batch_size % world:
+        raise ValueError(f"--batch-size {cfg.batch_size} is not divisible by {world} processes")
+
+    task = build_task(cfg.dataset, cfg.direction, data_dir=cfg.data_dir, seed=cfg.data_seed)
+    if main:
+        spec = resolve_model(cfg.model, cfg.data_dir)  # builds a tiny preset once
+    accelerator.wait_for_everyone()
+    spec = resolve_model(cfg.model, cfg.data_dir)
+    lr = cfg.lr if cfg.lr is not None else paper_lr(spec.family, cfg.dataset)
+    dtype = pick_dtype(cfg.dtype)
+    out = Path(cfg.out)
+    resolved = {"model_path": spec.path, "family": spec.family, "is_mdm": spec.is_mdm, "lr": lr,
+                "dtype": str(dtype).replace("torch.", ""), "num_processes": world,
+                "counts": {"train": len(task.train), "forward": len(task.forward), "reverse": len(task.reverse)}}
+    if main:
+        _prepare_out(cfg, resolved)
+        _write_json(out / "dataset.json", task.to_dict())
+    accelerator.wait_for_everyone()
+
+    base, tokenizer, ids = load_base(spec, dtype)
+    torch.manual_seed(cfg.seed)
+    model = add_lora(base, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+    train = list(task.train[: cfg.max_train_examples])
+    forward = list(task.forward[: cfg.max_eval_examples])
+    reverse = list(task.reverse[: cfg.max_eval_examples])
+    encoded = [encode(tokenizer, e.prompt, e.target) for e in train]
+    if spec.is_mdm:
+        for e in encoded:
+            mdm_response(e.completion, ids.eos, C.GEN_LENGTH)  # fail early on over-long completions
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+
+    start_epoch, best = 1, {"forward": (-1.0, 0), "reverse": (-1.0, 0)}
+    ckpt = _latest_checkpoint(out)
+    if ckpt is not None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
+        state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = state["epoch"] + 1
+        best = {k: tuple(v) for k, v in state["best"].items()}
+    if main:
+        metrics_path = out / "metrics.jsonl"
+        kept = []
+        if metrics_path.is_file():
+            kept = [l for l in metrics_path.read_text().splitlines() if json.loads(l)["epoch"] < start_epoch]
+        metrics_path.write_text("".join(l + "\n" for l in kept))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if cfg.report_to != "none":
+        accelerator.init_trackers("reversal-mdm", config={**dataclasses.asdict(cfg), **resolved})
+
+    eval_cfg = EvalConfig(batch_size=cfg.eval_batch_size)
+    per_proc = cfg.batch_size // world
+    n_batches = math.ceil(len(encoded) / cfg.batch_size)
+    bar = tqdm(total=(cfg.epochs - start_epoch + 1) * n_batches, desc="train", disable=not main)
+    last_eval = None
+
+    def log(row: dict) -> None:
+        if main:
+            with open(out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+        if cfg.report_to != "none":
+            accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["epoch"])
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        model.train()
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(encoded))
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank))  # dropout; resume-exact
+        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, rank))
+        losses = []
+        for b in range(n_batches):
+            batch_idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
+            mine = batch_idx[rank * per_proc: (rank + 1) * per_proc]
+            weight = 1.0
+            if len(mine) == 0:  # short last batch: keep every process in the gradient all-reduce
+                mine, weight = batch_idx[:1], 0.0
+            rows = [encoded[i] for i in mine]
+            if spec.is_mdm:
+                bt = mdm_train_batch(rows, ids.pad, ids.eos, C.GEN_LENGTH)
+                bt = {k: v.to(accelerator.device) for k, v in bt.items()}
+                noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], bt["response_mask"], ids.mask,
+                                                    cfg.mask_eps, gen)
+                logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
+                               position_ids=bt["position_ids"]).logits
+                loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, bt["response_mask"])
+            else:
+                bt = {k: v.to(accelerator.device) for k, v in arm_train_batch(rows, ids.pad, ids.eos).items()}
+                logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
+                loss = arm_loss(logits, bt["labels"])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at epoch {epoch}")
+            accelerator.backward(loss * weight)
+            if cfg.grad_clip:
+                accelerator.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.update(1)
+        log({"epoch": epoch, "loss": float(np.mean(losses)), "lr": lr})
+
+        is_eval = epoch % cfg.eval_every == 0 or epoch == cfg.epochs
+        if is_eval:
+            model.eval()
+            unwrapped = accelerator.unwrap_model(model)
+            ev = evaluate_directions(unwrapped, tokenizer, ids, forward, reverse, spec.is_mdm, eval_cfg,
+                                     accelerator, progress=main)
+            last_eval = (epoch, ev)
+            row = {"epoch": epoch, "forward_exact": ev["forward"]["exact"], "reverse_exact": ev["reverse"]["exact"],
+                   "forward_prefix": ev["forward"]["prefix"], "reverse_prefix": ev["reverse"]["prefix"]}
+            log(row)
+            for d in ("forward", "reverse"):
+                if ev[d]["exact"] > best[d][0]:
+                    best[d] = (ev[d]["exact"], epoch)
+                    if main:
+                        _save_adapter(unwrapped, out / f"best_{d}")
+        if is_eval or epoch % cfg.save_every == 0:
+            if main:
+                unwrapped = accelerator.unwrap_model(model)
+                ckdir = out / "checkpoints" / f"epoch_{epoch:04d}"
+                _save_adapter(unwrapped, ckdir)
+                torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "best": best},
+                           ckdir / "trainer_state.pt.tmp")
+                os.replace(ckdir / "trainer_state.pt.tmp", ckdir / "trainer_state.pt")
+                for old in (out / "checkpoints").glob("epoch_*/trainer_state.pt"):
+                    if old.parent != ckdir:
+                        old.unlink()  # optimizer state only in the latest checkpoint
+            accelerator.wait_for_everyone()
+    bar.close()
+
+    if last_eval is None:  # resumed a finished run: evaluate the final adapter once more
+        model.eval()
+        ev = evaluate_directions(accelerator.unwrap_model(model), tokenizer, ids, forward, reverse, spec.is_mdm,
+                                 eval_cfg, accelerator, progress=main)
+        last_eval = (cfg.epochs, ev)
+    epoch, ev = last_eval
+    results = {
+        "forward": {"final": ev["forward"]["exact"], "best": max(best["forward"][0], ev["forward"]["exact"]),
+                    "best_epoch": best["forward"][1], "n": ev["forward"]["n"]},
+        "reverse": {"final": ev["reverse"]["exact"], "best": max(best["reverse"][0], ev["reverse"]["exact"]),
+                    "best_epoch": best["reverse"][1], "n": ev["reverse"]["n"]},
+        "prefix_match": {"forward_final": ev["forward"]["prefix"], "reverse_final": ev["reverse"]["prefix"]},
+        "final_epoch": epoch,
+        "model": cfg.model, "family": spec.family, "is_mdm": spec.is_mdm,
+        "dataset": cfg.dataset, "direction": cfg.direction, "seed": cfg.seed,
+        "match_rule": MATCH_RULE, "secondary_rule": PREFIX_RULE,
+        "protocol": {"decoding": "LLaDA low-confidence remasking" if spec.is_mdm else "greedy",
+                     **dataclasses.asdict(eval_cfg)},
+        "config": dataclasses.asdict(cfg), "resolved": resolved,
+        "wall_time_s": round(time.time() - start, 2),
+    }
+    if main:
+        _save_adapter(accelerator.unwrap_model(model), out / "final")
+        with open(out / "predictions.jsonl.tmp", "w") as fh:
+            for d in ("forward", "reverse"):
+                for r in ev[d]["rows"]:
+                    fh.write(json.dumps({"direction": d, **r}) + "\n")
+        os.replace(out / "predictions.jsonl.tmp", out / "predictions.jsonl")
+        _write_json(out / "results.json", results)
+    if cfg.report_to != "none":
+        accelerator.end_training()
+    accelerator.wait_for_everyone()
+    return results
