@@ -1,0 +1,86 @@
+"""Numerically verify the paper's theory (Section 4.2, Appendix C): `python theory/verify.py`.
+
+Prints PASS/FAIL per check with its numbers; `--out DIR` also writes report.json, report.md and
+PNG figures. Exit status 0 iff every identity/theorem check holds (limits of the paper's
+approximations are reported as findings, not failures); 1 if one fails; 2 on bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+if __package__ in (None, ""):  # run by path: make the repo root importable even without install
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from theory.checks import paper_config, quick_config  # noqa: E402
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _dims(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not dims:
+        raise argparse.ArgumentTypeError("no head dimension given")
+    for D in dims:
+        if D <= 0 or D % 2:
+            raise argparse.ArgumentTypeError(f"head dimension D must be a positive even integer, got {D}")
+    return dims
+
+
+def _base(text: str) -> float:
+    try:
+        b = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (b > 1.0 and b != float("inf")):
+        raise argparse.ArgumentTypeError(f"RoPE base must be a finite number > 1, got {text}")
+    return b
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _OneLineParser(prog="verify.py", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="reduced sizes (for tests, ~1 s)")
+    p.add_argument("--out", metavar="DIR", help="write report.json, report.md and figures here")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--base", type=_base, default=10000.0,
+                   help="RoPE base for checks 1-3 and 5 (default 10000; Table 4 always uses 10000)")
+    p.add_argument("--dims", type=_dims, default=None,
+                   help="comma-separated head dimensions D for checks 2-3 (default 16,...,512)")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out!r} exists and is not a directory")
+    overrides = {"seed": args.seed, "base": args.base}
+    if args.dims is not None:
+        overrides["dims"] = args.dims
+    try:
+        cfg = (quick_config if args.quick else paper_config)(**overrides)
+    except ValueError as e:
+        parser.error(str(e))
+    from theory.report import render_text, run_all, write_outputs
+
+    report = run_all(cfg)
+    print(render_text(report))
+    if args.out is not None:
+        try:
+            names = write_outputs(report, args.out)
+        except OSError as e:
+            print(f"verify.py: error: cannot write to {args.out!r}: {e.strerror or e}", file=sys.stderr)
+            return 2
+        print(f"wrote {', '.join(names)} to {args.out}")
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
