@@ -34,16 +34,21 @@ def fig_closed_form(report: dict, path: str) -> None:
 def fig_theorem41(report: dict, path: str) -> None:
     data = _by_id(report, 2)["data"]
     dims = list(data["per_dim"])
-    fig, axes = plt.subplots(1, len(dims), figsize=(3.2 * len(dims), 3.0), sharey=True, squeeze=False)
-    for ax, D in zip(axes[0], dims):
+    ncol = min(len(dims), 3)
+    nrow = -(-len(dims) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.9 * nrow), sharey=True, squeeze=False)
+    for ax in axes.flat[len(dims):]:
+        ax.set_visible(False)
+    for ax, D in zip(axes.flat, dims):
         pd = data["per_dim"][D]
         for mode, col in MODE_STYLE.items():
             ax.plot(data["deltas"], pd[mode]["mean"], color=col, lw=1, label=f"rho={mode}")
         ax.plot(data["deltas"], pd["bound"], "k--", lw=1, label="(1/D) Tr R(2 Delta)")
         ax.set_title(f"D = {D}", fontsize=9)
         ax.set_xlabel("Delta")
-    axes[0][0].set_ylabel("E_q[Corr]")
-    axes[0][-1].legend(fontsize=6)
+    for row in axes:
+        row[0].set_ylabel("E_q[Corr]")
+    axes.flat[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
