@@ -111,6 +111,15 @@ def token_ids(tokenizer, model_config) -> TokenIds:
     return TokenIds(pad=int(pad), eos=int(eos), bos=tokenizer.bos_token_id, mask=mask, stop=tuple(sorted(stop)))
 
 
+def rope_theta_of(config) -> float:
+    """RoPE base; transformers 5 keeps it in `config.rope_parameters`."""
+    params = getattr(config, "rope_parameters", None) or {}
+    theta = params.get("rope_theta", getattr(config, "rope_theta", None))
+    if theta is None:
+        raise ValueError("model config names no RoPE theta")
+    return float(theta)
+
+
 def check_bidirectional(model, vocab_size: int) -> bool:
     """True when the output at position 0 depends on the last token (full attention)."""
     device = next(model.parameters()).device

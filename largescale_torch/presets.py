@@ -19,10 +19,10 @@ import torch
 from largescale_torch.constants import DATASET_DIRECTIONS, TINY_PRESETS
 from largescale_torch.paths import cache_dir
 
-PRESET_VERSION = "v1"
+PRESET_VERSION = "v2"
 PRESET_SEED = 0
-VOCAB_SIZE = 2048
-TINY_DIMS = dict(hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, max_positions=512)
+VOCAB_SIZE = 1024
+TINY_DIMS = dict(hidden=32, layers=2, heads=4, kv_heads=2, ffn=64, max_positions=512)
 
 SPECIAL_TOKENS = {
     # family: (special tokens in id order, bos, eos, pad, add bos to every encoding)

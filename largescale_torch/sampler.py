@@ -27,6 +27,16 @@ def _gumbel_argmax(logits: torch.Tensor, temperature: float, generator) -> torch
     return noisy.argmax(-1)
 
 
+def _masked_logits(lm, x_BxL, attn_BxL, pos_BxL, cols_BxM):
+    """Logits at the given columns only: the LM head runs on the still-masked positions."""
+    if hasattr(lm, "model") and hasattr(lm, "lm_head"):
+        h_BxLxD = lm.model(input_ids=x_BxL, attention_mask=attn_BxL, position_ids=pos_BxL).last_hidden_state
+        h_BxMxD = h_BxLxD.gather(1, cols_BxM[..., None].expand(-1, -1, h_BxLxD.shape[-1]))
+        return lm.lm_head(h_BxMxD)
+    logits_BxLxV = lm(input_ids=x_BxL, attention_mask=attn_BxL, position_ids=pos_BxL).logits
+    return logits_BxLxV.gather(1, cols_BxM[..., None].expand(-1, -1, logits_BxLxV.shape[-1]))
+
+
 @torch.no_grad()
 def llada_generate(model, prompt_BxP: torch.Tensor, prompt_attention_BxP: torch.Tensor, mask_id: int,
                    gen_length: int = 32, block_length: int = 32, steps: int = 32,
@@ -50,22 +60,20 @@ def llada_generate(model, prompt_BxP: torch.Tensor, prompt_attention_BxP: torch.
                                                        device=device)], 1)
     pos = positions_from_mask(attn)
     steps_per_block = steps // n_blocks
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     for b in range(n_blocks):
-        lo, hi = P + b * block_length, P + (b + 1) * block_length
+        lo, hi = b * block_length, (b + 1) * block_length
         for k in num_transfer_tokens(block_length, steps_per_block):
-            logits = model(input_ids=x, attention_mask=attn, position_ids=pos,
-                           logits_to_keep=gen_length).logits  # B x gen_length x V
             resp = x[:, P:]
-            x0 = _gumbel_argmax(logits.float(), temperature, generator)
-            conf = F.softmax(logits.float(), dim=-1).gather(-1, x0[..., None])[..., 0]
-            in_block = torch.zeros(gen_length, dtype=torch.bool, device=device)
-            in_block[lo - P: hi - P] = True
-            candidate = (resp == mask_id) & in_block
-            conf = torch.where(candidate, conf, torch.full_like(conf, -torch.inf))
-            if k > 0:
-                idx = conf.topk(k, dim=-1).indices
-                chosen = torch.zeros_like(candidate).scatter_(1, idx, True) & candidate
-                x[:, P:] = torch.where(chosen, x0, resp)
+            # Every row has the same number of masked positions in the block (k per step each).
+            idx_BxM = ((resp[:, lo:hi] == mask_id).nonzero()[:, 1].view(B, -1) + lo)
+            if k > 0 and idx_BxM.shape[1]:
+                logits_BxMxV = _masked_logits(lm, x, attn, pos, P + idx_BxM).float()
+                x0_BxM = _gumbel_argmax(logits_BxMxV, temperature, generator)
+                conf_BxM = F.softmax(logits_BxMxV, dim=-1).gather(-1, x0_BxM[..., None])[..., 0]
+                top_BxK = conf_BxM.topk(k, dim=-1).indices
+                cols_BxK = idx_BxM.gather(1, top_BxK)
+                resp.scatter_(1, cols_BxK, x0_BxM.gather(1, top_BxK))  # writes into x; masked slots only
             if trace is not None:
                 trace.append(x[:, P:].clone())
     return x[:, P:]
