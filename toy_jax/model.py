@@ -158,11 +158,16 @@ class ToyTransformer(nnx.Module):
 
         Dropout is active only when `dropout_key` is given (training).
         """
-        cfg = self.cfg
         L = x_BxL.shape[-1]
-        if L > cfg.seq_len:
-            raise ValueError(f"sequence length {L} exceeds the model's seq_len {cfg.seq_len}")
-        h0 = self.embed_tokens(x_BxL)
+        if L > self.cfg.seq_len:
+            raise ValueError(f"sequence length {L} exceeds the model's seq_len {self.cfg.seq_len}")
+        return self.block(self.embed_tokens(x_BxL), dropout_key=dropout_key,
+                          return_attn=return_attn)
+
+    def block(self, h0_BxLxd, *, dropout_key=None, return_attn: bool = False):
+        """The block and head applied to input embeddings h0 (what `__call__` does after E[x])."""
+        cfg = self.cfg
+        h0, L = h0_BxLxd, h0_BxLxd.shape[-2]
         q, k, v = self.qkv(h0)
         scores = jnp.einsum("bihd,bjhd->bhij", q, k)  # q_i^T R(j-i) k_j, unscaled
         logits_att = scores * (1.0 / math.sqrt(cfg.d_head))
@@ -222,3 +227,24 @@ def apply(graphdef, params, x_BxL, *, dropout_key=None, return_attn: bool = Fals
 
 def count_params(params) -> int:
     return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
+
+
+def logits_at(model: ToyTransformer, x_BxL, pos_B):
+    """Logits (B, N_TARGETS) at one query position per sequence, exactly as `model(x)[b, pos_b]`
+    with dropout off, but computing the query, MLP and head only there (one block: the output
+    at position i depends on the other positions only through their keys and values)."""
+    cfg = model.cfg
+    L = x_BxL.shape[-1]
+    h0 = model.embed_tokens(x_BxL)
+    q, k, v = model.qkv(h0)
+    b = jnp.arange(x_BxL.shape[0])
+    q_BxHxD = q[b, pos_B]
+    scores_BxHxL = jnp.einsum("bhd,bjhd->bhj", q_BxHxD, k)
+    logits_att = scores_BxHxL * (1.0 / math.sqrt(cfg.d_head))
+    if cfg.attention == "causal":
+        logits_att = jnp.where(jnp.arange(L)[None, None, :] <= pos_B[:, None, None],
+                               logits_att, -jnp.inf)
+    w = jax.nn.softmax(logits_att, axis=-1)
+    o = jnp.einsum("bhj,bjhd->bhd", w, v).reshape(x_BxL.shape[0], cfg.d_model)
+    h1 = h0[b, pos_B] + o @ model.w_out[...]
+    return model.mlp_and_head(h1)

@@ -1,0 +1,206 @@
+"""Self-describing run directories: train, evaluate, write results, and load them back.
+
+    OUT/config.json          the RunConfig (a different config in an existing OUT is refused)
+    OUT/metrics.jsonl        one line per (model, seed, chunk): loss, lr, grad norm, tracking
+    OUT/checkpoints/<model>/ orbax checkpoints of the seed-stacked TrainState (resume)
+    OUT/results.json         forward / reverse x infill / completion metrics, raw and EMA
+
+`load_run(OUT)` rebuilds every trained model from the directory alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toy_jax.checkpoint import Checkpointer
+from toy_jax.configs import RunConfig
+from toy_jax.evaluate import evaluate_params
+from toy_jax.model import graphdef_for, merge
+
+HEADLINE = {"mdm": "ema", "arm": "raw"}  # the paper's RADD used EMA weights, GPT-2 did not
+PROTOCOL_NOTES = {
+    "infill": "position given: target position set to [M], rest of the placement visible; "
+              "MDM reads the [M], ARM predicts it from the prefix",
+    "completion": "position free: prompt = placement through the cue; later positions generated "
+                  "left to right (ARM next-token; MDM unmasks the left-most [M] per step); "
+                  "success if the partner letter appears after the cue; p_target/rank "
+                  "teacher-forced at the true position",
+    "topk_success": "top-k sampling, k = eval.top_k, fixed eval.eval_seed",
+}
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used with this config."""
+
+
+def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
+    """Create OUT with config.json, or accept it if it holds exactly this config."""
+    out = Path(out)
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        try:
+            old = RunConfig.from_dict(json.loads(cfg_path.read_text()))
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunDirError(f"{cfg_path} is not a valid run config ({e})") from e
+        if old != cfg:
+            diff = _diff(old.to_dict(), cfg.to_dict())
+            raise RunDirError(f"{out} holds a run with a different config ({diff}); "
+                              "use another --out")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise RunDirError(f"{out} exists, is not empty and has no config.json; use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(cfg_path, cfg.to_json() + "\n")
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> str:
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+                return _diff(a[k], b[k], f"{prefix}{k}.")
+            return f"{prefix}{k}: {a.get(k)!r} there vs {b.get(k)!r} now"
+    return "?"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def evaluate_trained(cfg: RunConfig, name: str, graphdef, params_by_seed: dict,
+                     ema_by_seed: dict) -> dict:
+    """{seed: {'forward', 'reverse', 'ema': {'forward', 'reverse'}}} for one variant."""
+    objective = cfg.spec(name).objective
+    out = {}
+    for s in cfg.seeds:
+        raw = evaluate_params(graphdef, params_by_seed[s], objective, cfg.L, cfg.eval)
+        raw["ema"] = evaluate_params(graphdef, ema_by_seed[s], objective, cfg.L, cfg.eval)
+        out[s] = raw
+    return out
+
+
+def _mean_sem(trees: list):
+    """Mean and standard error (ddof=1; 0 for one seed) of identically shaped nested dicts."""
+    if isinstance(trees[0], dict):
+        pairs = {k: _mean_sem([t[k] for t in trees]) for k in trees[0]}
+        return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
+    a = np.asarray(trees, np.float64)
+    sem = float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
+    return float(a.mean()), sem
+
+
+def build_results(cfg: RunConfig, per_seed: dict, timing: dict) -> dict:
+    """results.json: `models` holds the seed means (the values themselves for one seed)."""
+    models, sems = {}, {}
+    for name, by_seed in per_seed.items():
+        models[name], sems[name] = _mean_sem([by_seed[s] for s in cfg.seeds])
+    return {
+        "config": cfg.to_dict(),
+        "seeds": list(cfg.seeds),
+        "headline": {m.name: HEADLINE[m.objective] for m in cfg.models},
+        "models": models,
+        "models_sem": sems,
+        "per_seed": {str(s): {n: per_seed[n][s] for n in per_seed} for s in cfg.seeds},
+        "protocols": PROTOCOL_NOTES,
+        "timing": timing,
+    }
+
+
+def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) -> dict:
+    """Train (or resume) every model of `cfg` in OUT, evaluate raw and EMA weights of every
+    seed, and write results.json. Returns the results dict."""
+    from toy_jax.trainer import seed_slice, train_model
+
+    out = Path(out)
+    prepare_run_dir(cfg, out)
+    per_seed, timing = {}, {}
+    for spec in cfg.models:
+        ckpt = Checkpointer(out / "checkpoints" / spec.name)
+        try:
+            tm = train_model(cfg, spec.name, ckpt=ckpt, metrics_path=out / "metrics.jsonl",
+                             progress=progress)
+        finally:
+            ckpt.close()
+        timing[spec.name] = tm.timing
+        per_seed[spec.name] = evaluate_trained(
+            cfg, spec.name, tm.graphdef,
+            {s: seed_slice(tm.params, i) for i, s in enumerate(cfg.seeds)},
+            {s: seed_slice(tm.ema, i) for i, s in enumerate(cfg.seeds)})
+    results = build_results(cfg, per_seed, timing)
+    _write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    return results
+
+
+@dataclass
+class LoadedRun:
+    """A run directory read back: config, seed-stacked parameters per model, metrics, results."""
+
+    out: Path
+    config: RunConfig
+    states: dict  # model name -> TrainState (seed-stacked), latest checkpoint
+    graphdefs: dict  # model name -> nnx GraphDef
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(self.states)
+
+    def params(self, name: str, seed: int | None = None, ema: bool = False) -> dict:
+        """Parameters of `name` (dict of arrays): all seeds stacked, or one seed."""
+        from toy_jax.trainer import seed_slice
+
+        st = self.states[name]
+        tree = st.ema if ema else st.params
+        return tree if seed is None else seed_slice(tree, self.config.seeds.index(seed))
+
+    def model(self, name: str, seed: int | None = None, ema: bool = False):
+        """The `ToyTransformer` of one seed (default: the first), raw or EMA weights."""
+        seed = self.config.seeds[0] if seed is None else seed
+        return merge(self.graphdefs[name], self.params(name, seed, ema))
+
+    def step(self, name: str) -> int:
+        return int(np.asarray(self.states[name].step)[0])
+
+    def metrics(self, name: str | None = None) -> list[dict]:
+        path = self.out / "metrics.jsonl"
+        rows = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+        return [r for r in rows if name is None or r["model"] == name]
+
+    def results(self) -> dict | None:
+        path = self.out / "results.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_run(out: Path | str) -> LoadedRun:
+    """Rebuild every checkpointed model of a run directory from the directory alone."""
+    from toy_jax.trainer import init_states
+
+    out = Path(out)
+    cfg_path = out / "config.json"
+    if not cfg_path.exists():
+        raise RunDirError(f"{out} is not a run directory (no config.json)")
+    try:
+        cfg = RunConfig.from_dict(json.loads(cfg_path.read_text()))
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunDirError(f"{cfg_path} is not a valid run config ({e})") from e
+    states, graphdefs = {}, {}
+    for spec in cfg.models:
+        d = out / "checkpoints" / spec.name
+        if not d.exists():
+            continue
+        mcfg, tcfg = cfg.configs_for(spec.name)
+        ck = Checkpointer(d)
+        try:
+            if ck.latest_step() is None:
+                continue
+            states[spec.name] = ck.restore(init_states(mcfg, tcfg, cfg.seeds))
+        finally:
+            ck.close()
+        graphdefs[spec.name] = graphdef_for(mcfg)
+    if not states:
+        raise RunDirError(f"{out} has no checkpoints")
+    return LoadedRun(out, cfg, states, graphdefs)

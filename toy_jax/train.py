@@ -1,0 +1,120 @@
+"""Train and evaluate the toy MDM and ARM (Section 4.3, Table 2).
+
+    python toy_jax/train.py --L 20                  # paper preset (Table 8), both models
+    python toy_jax/train.py --L 10 --preset quick --seed 0 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from toy_jax import configs as C
+
+    p = _Parser(prog="train.py", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--L", type=int, default=20, help="sequence length (>= 2; default 20)")
+    p.add_argument("--model", choices=C.MODEL_CHOICES, default="both",
+                   help="mdm (full attention + L_MDM), arm (causal + next-token CE) or both")
+    p.add_argument("--preset", choices=C.PRESET_CHOICES, default="paper",
+                   help="paper = Table 8; quick = small model, few steps (default paper)")
+    p.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="one or more seeds, trained together in one vmapped program")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run directory (default runs/toy_L<L>_<preset>); rerun to resume")
+    p.add_argument("--attention", choices=C.ATTENTION_CHOICES, default=None,
+                   help="override the mask of the selected model(s) (ablation)")
+    p.add_argument("--objective", choices=C.OBJECTIVE_CHOICES, default=None,
+                   help="override the loss of the selected model(s) (ablation)")
+    g = p.add_argument_group("model overrides (default: the preset's)")
+    g.add_argument("--pos", choices=C.POS_CHOICES, help="positions: rope | learned | none")
+    g.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
+    g.add_argument("--d-model", "--hidden", type=int, dest="d_model", help="hidden size")
+    g.add_argument("--dropout", type=float, help="dropout rate")
+    g.add_argument("--init", choices=C.INIT_CHOICES, help="radd (RADD's init) | standard (GPT-2)")
+    g.add_argument("--rope-base", type=float, dest="rope_base", help="RoPE base (10000)")
+    t = p.add_argument_group("training overrides (default: the preset's)")
+    t.add_argument("--steps", type=int, help="training steps")
+    t.add_argument("--batch-size", type=int, dest="batch_size")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--warmup", type=int, dest="warmup_steps", help="linear warm-up steps")
+    t.add_argument("--grad-clip", type=float, dest="grad_clip")
+    t.add_argument("--weight-decay", type=float, dest="weight_decay")
+    t.add_argument("--ema-decay", type=float, dest="ema_decay")
+    t.add_argument("--t-eps", type=float, dest="t_eps", help="t = t_eps + (1 - t_eps) u")
+    t.add_argument("--track-every", type=int, dest="track_every",
+                   help="attention/infill tracking every N steps (0 = off; default 10)")
+    t.add_argument("--log-every", type=int, dest="log_every",
+                   help="metrics every N steps when tracking is off")
+    t.add_argument("--ckpt-every", type=int, dest="ckpt_every", help="checkpoint every N steps")
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--top-k", type=int, dest="top_k", help="top-k sampling k (default 3)")
+    e.add_argument("--eval-seed", type=int, dest="eval_seed", help="evaluation seed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args):
+    from toy_jax.configs import make_config
+
+    pick = lambda names: {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    return make_config(
+        L=args.L, preset=args.preset, model=args.model, seeds=tuple(args.seed),
+        attention=args.attention, objective=args.objective,
+        model_overrides=pick(["pos", "n_heads", "d_model", "dropout", "init", "rope_base"]),
+        train_overrides=pick(["steps", "batch_size", "lr", "warmup_steps", "grad_clip",
+                              "weight_decay", "ema_decay", "t_eps", "track_every", "log_every",
+                              "ckpt_every"]),
+        eval_overrides=pick(["top_k", "eval_seed"]))
+
+
+def summary(results: dict) -> str:
+    lines = []
+    for name, r in results["models"].items():
+        w = results["headline"][name]
+        rr = r["ema"] if w == "ema" else r
+        f, v = rr["forward"], rr["reverse"]
+        lines.append(f"{name} ({w} weights): forward infill {f['infill']['topk_success']:.3f} "
+                     f"completion {f['completion']['topk_success']:.3f} | reverse infill "
+                     f"{v['infill']['topk_success']:.3f} completion "
+                     f"{v['completion']['topk_success']:.3f}  (top-3 success)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+    except ValueError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 2
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    from toy_jax.checkpoint import CheckpointError
+    from toy_jax.rundir import run_experiment
+
+    out = args.out or Path("runs") / f"toy_L{cfg.L}_{cfg.preset}"
+    try:
+        results = run_experiment(cfg, out, progress=not args.no_progress)
+    except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
+        print(f"train.py: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+              file=sys.stderr)
+        return 1
+    print(summary(results))
+    print(f"results: {out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Training of the toy MDM / ARM: one jitted program per chunk of steps, vmapped over seeds.
+
+A chunk of K steps is a `lax.scan` of the full step (batch sampling from the forward
+placements, masking, forward, backward, AdamW update, EMA); at the end of each chunk the
+tracking probe (`tracking.track`) runs inside the same program on the raw and EMA weights. The
+host sees metrics once per chunk. Every leaf of `TrainState` has a leading seed axis and the
+chunk is `jax.vmap`ped over it, so all seeds train in one compiled program (sharded over the
+seed axis when several devices are present and divide the number of seeds).
+
+Randomness: seed s gives PRNGKey(s); its fold_in 0 initialises the parameters (the same for
+the MDM and the ARM of one seed), fold_in 1 drives training, and step n uses
+fold_in(train_key, n), so a resumed run reproduces an uninterrupted one.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from toy_jax import data, tracking
+from toy_jax.configs import ModelConfig, RunConfig, TrainConfig
+from toy_jax.losses import LOSSES
+from toy_jax.model import apply, graphdef_for, init_params, merge
+
+
+class TrainState(NamedTuple):
+    params: dict
+    ema: dict
+    opt_state: Any
+    step: jax.Array  # int32, number of updates done
+    key: jax.Array  # uint32 (2,), the training key of the seed
+
+
+def lr_schedule(tcfg: TrainConfig):
+    """lr * min(1, (n + 1) / warmup) at update n = 0, 1, ...: linear warm-up, then constant."""
+    warm = max(1, tcfg.warmup_steps)
+    return lambda n: tcfg.lr * jnp.minimum(1.0, (n + 1.0) / warm)
+
+
+def make_optimizer(tcfg: TrainConfig) -> optax.GradientTransformation:
+    """Global-norm clipping, then AdamW with the warm-up schedule (Table 8)."""
+    return optax.chain(
+        optax.clip_by_global_norm(tcfg.grad_clip),
+        optax.adamw(lr_schedule(tcfg), b1=tcfg.adam_b1, b2=tcfg.adam_b2, eps=tcfg.adam_eps,
+                    weight_decay=tcfg.weight_decay))
+
+
+def ema_decay(n, max_decay: float):
+    """RADD's EMA warm-up: the decay at update n = 1, 2, ... is min(max_decay, (1+n)/(10+n))."""
+    return jnp.minimum(max_decay, (1.0 + n) / (10.0 + n))
+
+
+def init_state(mcfg: ModelConfig, tcfg: TrainConfig, seed) -> TrainState:
+    """State of one seed (vmappable over an int array of seeds)."""
+    base = jax.random.PRNGKey(seed)
+    params = init_params(mcfg, jax.random.fold_in(base, 0))
+    return TrainState(params=params, ema=jax.tree.map(jnp.copy, params),
+                      opt_state=make_optimizer(tcfg).init(params),
+                      step=jnp.zeros((), jnp.int32), key=jax.random.fold_in(base, 1))
+
+
+def init_states(mcfg: ModelConfig, tcfg: TrainConfig, seeds) -> TrainState:
+    """States of all seeds, stacked on a leading axis."""
+    return jax.jit(jax.vmap(lambda s: init_state(mcfg, tcfg, s)))(jnp.asarray(seeds, jnp.int32))
+
+
+def make_step(graphdef, mcfg: ModelConfig, tcfg: TrainConfig, L: int):
+    """One training step of one seed: state -> (state, (loss, grad_norm))."""
+    tx = make_optimizer(tcfg)
+    objective = LOSSES[tcfg.objective]
+    train_Px3 = jnp.asarray(data.forward_placements(L))
+
+    def step(state: TrainState, _=None):
+        k_batch, k_loss, k_drop = jax.random.split(jax.random.fold_in(state.key, state.step), 3)
+        idx = jax.random.randint(k_batch, (tcfg.batch_size,), 0, train_Px3.shape[0])
+        x_BxL = data.make_sequences(train_Px3[idx], L)
+
+        def loss_fn(params):
+            logits_fn = lambda x: apply(graphdef, params, x, dropout_key=k_drop)
+            return objective(logits_fn, k_loss, x_BxL, tcfg.t_eps)
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        n = state.step + 1
+        d = ema_decay(n.astype(jnp.float32), tcfg.ema_decay)
+        ema = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema, params)
+        return TrainState(params, ema, opt_state, n, state.key), (loss, optax.global_norm(grads))
+
+    return step
+
+
+@functools.lru_cache(maxsize=32)
+def make_chunk(graphdef, mcfg: ModelConfig, tcfg: TrainConfig, L: int, n_steps: int,
+               track: bool):
+    """Jitted, seed-vmapped program: n_steps scanned steps, then (optionally) the probe.
+    Cached, so repeated runs of one config reuse the compiled program."""
+    step = make_step(graphdef, mcfg, tcfg, L)
+    sched = lr_schedule(tcfg)
+    probe = tracking.make_probe(L, tcfg.objective) if track else None
+
+    def chunk(state: TrainState):
+        state, (losses, gnorms) = jax.lax.scan(step, state, None, length=n_steps)
+        m = {"loss": losses.mean(), "loss_last": losses[-1], "grad_norm": gnorms.mean(),
+             "lr": sched(state.step - 1.0)}
+        if probe is not None:
+            m.update(tracking.track(merge(graphdef, state.params), probe))
+            m.update({f"ema_{k}": v for k, v in
+                      tracking.track(merge(graphdef, state.ema), probe).items()})
+        return state, m
+
+    return jax.jit(jax.vmap(chunk), donate_argnums=0)
+
+
+def shard_seeds(state: TrainState) -> TrainState:
+    """Spread the seed axis over the devices when there are several and they divide it."""
+    n_dev = jax.device_count()
+    n_seeds = int(state.step.shape[0])
+    if n_dev == 1 or n_seeds % n_dev:
+        return state
+    mesh = jax.make_mesh((n_dev,), ("seed",))
+    sh = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
+    return jax.device_put(state, sh)
+
+
+def seed_slice(tree, i: int):
+    """The i-th seed of a seed-stacked pytree."""
+    return jax.tree.map(lambda a: a[i], tree)
+
+
+@dataclass
+class TrainedModel:
+    """Result of `train_model`: seed-stacked raw and EMA parameters and timings."""
+
+    name: str
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    seeds: tuple
+    graphdef: Any
+    params: dict
+    ema: dict
+    timing: dict = field(default_factory=dict)
+
+    def seed_params(self, seed: int, ema: bool = False) -> dict:
+        return seed_slice(self.ema if ema else self.params, self.seeds.index(seed))
+
+
+def _metric_lines(name, seeds, step, m, wall_s):
+    """One JSON-able dict per seed; per-head arrays become lists, with the head mean beside."""
+    lines = []
+    for i, s in enumerate(seeds):
+        row = {"model": name, "seed": int(s), "step": int(step), "time_s": round(wall_s, 3)}
+        for k, v in m.items():
+            v = np.asarray(v[i])
+            if v.ndim == 0:
+                row[k] = float(v)
+            else:
+                row[k] = float(v.mean())
+                if v.size > 1:
+                    row[f"{k}_heads"] = [float(a) for a in v]
+        lines.append(row)
+    return lines
+
+
+def train_model(cfg: RunConfig, name: str, *, ckpt=None, metrics_path: Path | None = None,
+                progress: bool = True, stop_at: int | None = None) -> TrainedModel:
+    """Train every seed of variant `name` of `cfg` in one vmapped program.
+
+    `ckpt` (a `checkpoint.Checkpointer`) enables resume and periodic saves; `metrics_path`
+    receives one JSON line per (chunk, seed); `stop_at` stops early (as an interruption would,
+    after a checkpoint), e.g. to test resuming.
+    """
+    from tqdm.auto import tqdm
+
+    mcfg, tcfg = cfg.configs_for(name)
+    graphdef = graphdef_for(mcfg)
+    seeds = tuple(cfg.seeds)
+    state = init_states(mcfg, tcfg, seeds)
+    if ckpt is not None:
+        state = ckpt.restore_latest(state)
+    state = shard_seeds(state)
+    start = int(np.asarray(state.step)[0])
+    if metrics_path is not None:
+        _truncate_metrics(metrics_path, name, start)
+    chunks: dict[int, Any] = {}
+    step, t0, t_steady, n_steady = start, time.perf_counter(), 0.0, 0
+    bar = tqdm(total=tcfg.steps, initial=start, desc=name, disable=not progress,
+               dynamic_ncols=True)
+    end = tcfg.steps if stop_at is None else min(tcfg.steps, stop_at)
+    while step < end:
+        n = min(tcfg.chunk, end - step)
+        if n not in chunks:
+            chunks[n] = make_chunk(graphdef, mcfg, tcfg, cfg.L, n, tcfg.track_every > 0)
+        first = len(chunks) == 1 and step == start
+        tc = time.perf_counter()
+        state, m = chunks[n](state)
+        m = jax.device_get(m)
+        dt = time.perf_counter() - tc
+        if not first:  # the first call includes compilation
+            t_steady, n_steady = t_steady + dt, n_steady + n
+        if not np.all(np.isfinite(m["loss"])):
+            raise FloatingPointError(f"{name}: non-finite loss at step {step + n}")
+        prev, step = step, step + n
+        if metrics_path is not None:
+            with open(metrics_path, "a") as f:
+                for row in _metric_lines(name, seeds, step, m, time.perf_counter() - t0):
+                    f.write(json.dumps(row) + "\n")
+        if ckpt is not None and (step // tcfg.ckpt_every > prev // tcfg.ckpt_every
+                                 or step == end):
+            ckpt.save(step, state)
+        bar.update(n)
+        bar.set_postfix(loss=f"{float(np.mean(m['loss'])):.4f}",
+                        it_s=f"{n_steady / t_steady:.1f}" if t_steady else "-")
+    bar.close()
+    if ckpt is not None:
+        ckpt.wait()
+    timing = {"steps_run": step - start, "train_s": round(time.perf_counter() - t0, 3),
+              "ms_per_step": round(1e3 * t_steady / n_steady, 3) if n_steady else None}
+    return TrainedModel(name, mcfg, tcfg, seeds, graphdef, state.params, state.ema, timing)
+
+
+def train(cfg: RunConfig, seeds=None, *, progress: bool = False) -> dict[str, TrainedModel]:
+    """Train every model of `cfg` (all `seeds`, default cfg.seeds, in one program each), no I/O."""
+    import dataclasses
+
+    if seeds is not None:
+        cfg = dataclasses.replace(cfg, seeds=tuple(int(s) for s in seeds))
+    return {m.name: train_model(cfg, m.name, progress=progress) for m in cfg.models}
+
+
+def _truncate_metrics(path: Path, name: str, step: int) -> None:
+    """Drop lines of `name` past `step` (left by an interrupted run that resumes at `step`)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("model") != name or row.get("step", 0) <= step:
+            keep.append(line)
+    path.write_text("".join(l + "\n" for l in keep))
