@@ -8,6 +8,7 @@ Works unchanged under `accelerate launch` (data parallel).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from largescale_torch import constants as C
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError, FloatingPointError) as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return 1
+    if os.environ.get("RANK", "0") != "0":  # data parallel: one summary line
+        return 0
     print(f"forward exact {res['forward']['final']:.3f} (best {res['forward']['best']:.3f}), "
           f"reverse exact {res['reverse']['final']:.3f} (best {res['reverse']['best']:.3f}) -> {args.out}/results.json")
     return 0
