@@ -1,0 +1,175 @@
+"""PNG figures of the toy mechanism analysis (Figures 5, 6, 9 of the paper and extras).
+
+Every function takes the dicts produced by `toy_jax.analysis` (themselves computed from run
+directories by `scripts/make_figures.py`) and writes one PNG. matplotlib is imported lazily
+with the Agg backend, so importing this module has no side effects.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FWD, REV = "tab:blue", "tab:orange"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> str:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return str(path)
+
+
+def _corr_axis(ax, corr: dict, label: str, color: str, theory: bool = True, init=None):
+    h = corr["heads"][0]
+    s = np.asarray(h["delta_sum"])
+    ax.fill_between(s, h["corr_q05"], h["corr_q95"], color=color, alpha=0.12,
+                    label="5-95 % of placement pairs")
+    ax.fill_between(s, h["ci95_lo"], h["ci95_hi"], color=color, alpha=0.35,
+                    label="95 % bootstrap CI (letters)")
+    ax.plot(s, h["corr_mean"], color=color, lw=1.8, label=label)
+    if init is not None:
+        ax.plot(init["heads"][0]["delta_sum"], init["heads"][0]["corr_mean"], color="gray",
+                ls=":", lw=1.2, label="same seed at initialisation")
+    if theory:
+        ax.plot(s, corr["theory_trace_bound"], "k--", lw=1.2,
+                label=r"$\frac{1}{D}\mathrm{Tr}\,R(\Delta_1+\Delta_2)$, D=%d" % corr["d_head"])
+    ax.axhline(0.0, color="k", lw=0.5)
+    ax.set_xlabel(r"$\Delta_1 + \Delta_2$")
+    ax.set_ylabel("corr(fwd score, rev score) over 26 letters")
+    ax.set_ylim(-1.05, 1.05)
+
+
+def fig_correlation(panels: list[tuple[str, dict, dict | None]], path) -> str:
+    """Figure 6a / 9 left: one panel per (title, score_correlation, init correlation or None)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, (title, corr, init) in zip(axes[0], panels):
+        _corr_axis(ax, corr, "trained (mean)", "tab:purple", theory=corr["pos"] == "rope",
+                   init=init)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7, loc="lower left")
+    return _save(fig, path)
+
+
+def fig_attention_dynamics(panels: list[tuple[str, dict]], path) -> str:
+    """Figure 6b / 9 right: mean softmaxed attention weight from [M] to the cue, forward
+    contexts "[M] ... B" vs reverse contexts "B ... [M]", over training (raw weights; seed mean
+    with min-max band over seeds), and the raw scores below."""
+    plt = _plt()
+    n = len(panels)
+    fig, axes = plt.subplots(2, n, figsize=(5.0 * n, 6.4), squeeze=False)
+    for j, (title, c) in enumerate(panels):
+        for row, kind in ((0, "weight"), (1, "score")):
+            ax = axes[row, j]
+            for key, col, lab in ((f"attn_fwd_{kind}", FWD, '"[M] ... B" (forward)'),
+                                  (f"attn_rev_{kind}", REV, '"B ... [M]" (reverse)')):
+                v = c[key]
+                ax.plot(c["step"], np.nanmean(v, 0), color=col, label=lab)
+                if v.shape[0] > 1:
+                    ax.fill_between(c["step"], np.nanmin(v, 0), np.nanmax(v, 0), color=col,
+                                    alpha=0.2)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(f"attention {kind} [M] -> B" + (" (raw q^T R k)" if kind == "score"
+                                                           else " (softmaxed)"))
+            if row == 0:
+                ax.set_title(title, fontsize=10)
+                ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def fig_reverse_over_training(panels: list[tuple[str, dict]], path, mark_step: int | None = 3000
+                              ) -> str:
+    """Infill metrics over training, raw (solid) and EMA (dashed) weights: mean p(target) and
+    greedy accuracy, forward and reverse (one column per run/model)."""
+    plt = _plt()
+    n = len(panels)
+    fig, axes = plt.subplots(2, n, figsize=(5.0 * n, 6.4), squeeze=False)
+    for j, (title, c) in enumerate(panels):
+        for row, metric in ((0, "p_target"), (1, "greedy_acc")):
+            ax = axes[row, j]
+            for d, col in (("fwd", FWD), ("rev", REV)):
+                for pre, ls in (("", "-"), ("ema_", "--")):
+                    v = np.nanmean(c[f"{pre}infill_{d}_{metric}"], 0)
+                    ax.plot(c["step"], v, color=col, ls=ls,
+                            label=f"{'forward' if d == 'fwd' else 'reverse'} "
+                                  f"{'EMA' if pre else 'raw'}")
+            if mark_step and c["step"][-1] > mark_step:
+                ax.axvline(mark_step, color="k", lw=0.6, ls=":")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(f"infill {metric.replace('_', ' ')}")
+            if row == 0:
+                ax.set_title(title, fontsize=10)
+                ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def fig_probabilities(panels: list[tuple[str, dict]], path) -> str:
+    """Figure 5: reverse infill queries, per target (lowercase) position: p(correct
+    lowercase) (red), max p(any other letter) (black), p(pad '0') (gray)."""
+    plt = _plt()
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 3.8), squeeze=False)
+    for ax, (title, p) in zip(axes[0], panels):
+        b = p["by_target_pos"]
+        x = np.arange(len(b["p_target"]))
+        ax.plot(x, b["p_target"], "o-", color="tab:red", label="p(correct lowercase)")
+        ax.plot(x, b["p_max_other"], "s-", color="k", label="max p(other letter)")
+        ax.plot(x, b["p_pad"], "^-", color="gray", label="p('0')")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("position of the target lowercase")
+        ax.set_ylabel("probability (mean over reverse queries)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def fig_assumptions(a: dict, path, title: str = "") -> str:
+    """Theorem 4.1's assumptions in a trained model: per-block w_i, fitted rho_i and eigenvector
+    alignment vs frequency index, and the correlation predicted by each relaxation."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.0))
+    b = a["blocks"]
+    i = np.arange(a["n_blocks"])
+    ax = axes[0]
+    ax.bar(i, b["w"], color="tab:green")
+    ax.axhline(1.0 / a["n_blocks"], color="k", ls="--", lw=0.8, label="isotropic mean 1/m")
+    ax.set_xlabel(r"RoPE block i ($\theta_i$ = base$^{-2i/D}$)")
+    ax.set_ylabel(r"$w_i = \|q_i\|^2 / \|q\|^2$")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ax.plot(i, b["rho"], ".", color="tab:purple", label=r"fitted $\rho_i$")
+    ax.plot(i, b["align_top_eigvec"], ".", color="tab:olive",
+            label=r"|cos| ($q_i$, top eigvec of $\Sigma_i$)")
+    ax.plot(i, b["anisotropy"], ".", color="tab:gray", label=r"anisotropy $(\lambda_1-\lambda_2)/\mathrm{tr}$")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("RoPE block i")
+    ax.set_ylim(-1.05, 1.05)
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    c = a["by_delta_sum"]
+    for key, style, lab in (("measured", "-", "measured (26 letters)"),
+                            ("blockdiag", "-.", r"block-diagonal $\Sigma$"),
+                            ("theorem", ":", r"theorem model, fitted $\rho$ clipped to [0,1]"),
+                            ("rho0", "--", r"$\rho=0$: $\sum_i w_i\cos((\Delta_1+\Delta_2)\theta_i)$"),
+                            ("trace", "k--", r"$\frac{1}{D}\mathrm{Tr}R(\Delta_1+\Delta_2)$")):
+        ax.plot(c["delta_sum"], c[key], style, label=lab)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel(r"$\Delta_1 + \Delta_2$")
+    ax.set_ylabel("correlation")
+    ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
