@@ -26,7 +26,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_table2 import _Parser, add_override_flags, overrides  # noqa: E402
+from reproduce_table2 import (_Parser, add_override_flags, finished_or_run,  # noqa: E402
+                              overrides)
 
 PROG = "ablations.py"
 # name -> (model, attention override, model-config overrides, description)
@@ -103,7 +104,7 @@ def render(rows: dict, Ls, preset: str, command: str, wall: dict) -> str:
 
 def run_ablations(names, Ls, preset: str, seeds, out: Path, table: Path, mo: dict, to: dict,
                   progress: bool, command: str, baselines_from: Path | None = None) -> dict:
-    from toy_jax.rundir import HEADLINE, run_experiment
+    from toy_jax.rundir import HEADLINE
     from toy_jax.analysis import seed_values
 
     unknown = [n for n in names if n not in VARIANTS]
@@ -126,7 +127,7 @@ def run_ablations(names, Ls, preset: str, seeds, out: Path, table: Path, mo: dic
     wall = {}
     for L, d, cfg, which in jobs:
         t0 = time.perf_counter()
-        res = run_experiment(cfg, d, progress=progress)
+        res = finished_or_run(cfg, d, progress)
         wall[f"{d.parent.name}/{d.name}"] = time.perf_counter() - t0
         for n, model_name in which.items():
             obj = cfg.spec(model_name).objective

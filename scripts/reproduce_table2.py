@@ -106,11 +106,27 @@ def collect(results: dict) -> dict:
             for name in ("mdm", "arm")}
 
 
+def finished_or_run(cfg, out: Path, progress: bool) -> dict:
+    """results.json of `out` when it holds a finished run of exactly `cfg`; otherwise train
+    (or resume) and evaluate it with `rundir.run_experiment`."""
+    from toy_jax.configs import RunConfig
+    from toy_jax.rundir import run_experiment
+
+    path = out / "results.json"
+    if path.exists():
+        try:
+            res = json.loads(path.read_text())
+            if RunConfig.from_dict(res["config"]) == cfg:
+                return res
+        except (ValueError, KeyError, TypeError):
+            pass  # fall through: run_experiment reports an unusable directory
+    return run_experiment(cfg, out, progress=progress)
+
+
 def run_table(Ls, preset: str, seeds, out: Path, table: Path, model_overrides: dict,
               train_overrides: dict, progress: bool, command: str) -> dict:
     """Train/evaluate every L (resuming existing run directories) and write the table."""
     from toy_jax.configs import make_config
-    from toy_jax.rundir import run_experiment
 
     cfgs = {L: make_config(L=L, preset=preset, model="both", seeds=tuple(seeds),
                            model_overrides=model_overrides, train_overrides=train_overrides)
@@ -118,7 +134,7 @@ def run_table(Ls, preset: str, seeds, out: Path, table: Path, model_overrides: d
     rows, wall = {}, {}
     for L in Ls:
         t0 = time.perf_counter()
-        res = run_experiment(cfgs[L], out / f"L{L}", progress=progress)
+        res = finished_or_run(cfgs[L], out / f"L{L}", progress)
         wall[L] = time.perf_counter() - t0
         rows[L] = collect(res)
         text = render_table(rows, preset, list(Ls), command, wall)

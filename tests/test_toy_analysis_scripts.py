@@ -1,0 +1,98 @@
+"""scripts/reproduce_table2.py, scripts/ablations.py and scripts/make_figures.py end to end on a
+tiny configuration, and their one-line errors on bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import ablations  # noqa: E402
+import make_figures  # noqa: E402
+import reproduce_table2  # noqa: E402
+
+TINY = ["--steps", "2", "--d-model", "8", "--batch-size", "4", "--warmup", "1",
+        "--no-progress"]
+
+
+def test_table_ablations_figures_end_to_end(tmp_path):
+    t2 = tmp_path / "t2"
+    assert reproduce_table2.main(["--L", "3", "--seeds", "0", "1", "--track-every", "2",
+                                  "--out", str(t2), *TINY]) == 0
+    md = (t2 / "table2.md").read_text()
+    assert "| MDM | ema | infill |" in md and "| ARM | raw | completion |" in md
+    assert "Command: `python scripts/reproduce_table2.py --L 3" in md
+    summary = json.loads((t2 / "table2.json").read_text())
+    vals = summary["top3_success"]["3"]["mdm"]["ema"]["reverse"]["infill"]
+    assert len(vals) == 2 and all(0.0 <= v <= 1.0 for v in vals)
+    assert summary["wall_s"]["3"] > 0
+
+    ab = tmp_path / "ab"
+    assert ablations.main(["--L", "3", "--seeds", "0", "1", "--track-every", "2",
+                           "--variants", "mdm", "arm", "mdm_learned",
+                           "--baselines-from", str(t2), "--out", str(ab), *TINY]) == 0
+    md = (ab / "ablations.md").read_text()
+    for label in ("MDM (RoPE, RADD init) [baseline] | ema", "ARM (RoPE) [baseline] | raw",
+                  "MDM, learned positions | ema"):
+        assert label in md, label
+    res = json.loads((ab / "ablations.json").read_text())["top3_success"]
+    # the reused baseline is exactly Table 2's run
+    assert res["mdm"]["3"]["ema"]["reverse"]["infill"] == vals
+    cfg = json.loads((ab / "mdm_learned_L3" / "config.json").read_text())
+    assert cfg["model"]["pos"] == "learned" and [m["name"] for m in cfg["models"]] == ["mdm"]
+
+    figs = tmp_path / "figs"
+    assert make_figures.main(["--runs", str(t2 / "L3"), "--extra-runs",
+                              str(ab / "mdm_learned_L3"), "--out", str(figs),
+                              "--n-boot", "5"]) == 0
+    for name in ("correlation", "attention_dynamics", "reverse_over_training",
+                 "fig5_probabilities_L3", "assumptions_L3"):
+        p = figs / f"{name}.png"
+        assert p.exists() and p.read_bytes()[:4] == b"\x89PNG", name
+    a = json.loads((figs / "analysis.json").read_text())
+    mdm = a["runs"][0]["models"]["mdm"]
+    assert np.all(np.isfinite(mdm["correlation"]["heads"][0]["corr_mean"]))
+    assert len(mdm["correlation"]["heads"][0]["delta_sum"]) == 3  # sums 2, 3, 4 at L = 3
+    assert np.all(np.isfinite(list(mdm["assumptions"]["summary"].values())))
+    assert mdm["over_training"]["ema_infill_rev_p_target"]["final_step"] == 2
+    assert "arm" in a["runs"][0]["models"] and a["extra_runs"][0]["model"] == "mdm"
+    assert "across-letter score correlation" in (figs / "analysis.md").read_text()
+
+
+def _one_line_error(res):
+    code, err = res
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("mod,args", [
+    (reproduce_table2, ["--L", "1"]),
+    (reproduce_table2, ["--L", "3", "3"]),
+    (ablations, ["--variants", "mdm_alibi"]),
+    (ablations, ["--baselines-from", "/nonexistent/dir"]),
+    (make_figures, ["--runs", "/nonexistent/run"]),
+])
+def test_bad_input_in_process(mod, args, capsys, tmp_path):
+    code = mod.main([*args, "--out", str(tmp_path / "o")] if mod is not make_figures
+                    else [*args, "--out", str(tmp_path / "o")])
+    _one_line_error((code, capsys.readouterr().err))
+    assert not (tmp_path / "o" / "table2.md").exists()
+
+
+@pytest.mark.parametrize("script,args", [("reproduce_table2.py", ["--preset", "huge"]),
+                                         ("ablations.py", ["--L", "x"])])
+def test_bad_flag_subprocess(script, args):
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args],
+                       capture_output=True, text=True, timeout=60)
+    _one_line_error((r.returncode, r.stderr))
+
+
+@pytest.mark.parametrize("script", ["reproduce_table2.py", "ablations.py", "make_figures.py"])
+def test_help(script):
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--help"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--out" in r.stdout
