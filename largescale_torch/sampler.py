@@ -37,7 +37,7 @@ def _masked_logits(lm, x_BxL, attn_BxL, pos_BxL, cols_BxM):
     return logits_BxLxV.gather(1, cols_BxM[..., None].expand(-1, -1, logits_BxLxV.shape[-1]))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def llada_generate(model, prompt_BxP: torch.Tensor, prompt_attention_BxP: torch.Tensor, mask_id: int,
                    gen_length: int = 32, block_length: int = 32, steps: int = 32,
                    temperature: float = 0.0, generator: torch.Generator | None = None,
@@ -47,6 +47,13 @@ def llada_generate(model, prompt_BxP: torch.Tensor, prompt_attention_BxP: torch.
     Rows are left-padded prompts; padding is masked out of attention, so each row's result
     equals its one-at-a-time result. If `trace` is a list, the response after every step
     is appended to it (for tests).
+
+    Per step the work is one forward pass, the LM head and a softmax at the still-masked
+    positions only, and an argmax only at the k positions that are committed: with
+    temperature 0 the confidence of the argmax token is the largest probability, so
+    `softmax.amax` ranks the positions exactly as `softmax[argmax]` does. The masked
+    columns are tracked as a sorted index tensor (every row has the same number of them),
+    so no step synchronises with the host.
     """
     if gen_length % block_length:
         raise ValueError(f"gen_length {gen_length} is not a multiple of block_length {block_length}")
@@ -59,21 +66,29 @@ def llada_generate(model, prompt_BxP: torch.Tensor, prompt_attention_BxP: torch.
     attn = torch.cat([prompt_attention_BxP, torch.ones((B, gen_length), dtype=prompt_attention_BxP.dtype,
                                                        device=device)], 1)
     pos = positions_from_mask(attn)
+    resp = x[:, P:]  # a view: writes go into x
     steps_per_block = steps // n_blocks
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    done = torch.iinfo(torch.long).max  # sorts after every column index
     for b in range(n_blocks):
-        lo, hi = b * block_length, (b + 1) * block_length
+        # At the start of a block all of its columns are masked; they stay sorted ascending.
+        idx_BxM = torch.arange(b * block_length, (b + 1) * block_length, device=device).expand(B, -1)
         for k in num_transfer_tokens(block_length, steps_per_block):
-            resp = x[:, P:]
-            # Every row has the same number of masked positions in the block (k per step each).
-            idx_BxM = ((resp[:, lo:hi] == mask_id).nonzero()[:, 1].view(B, -1) + lo)
-            if k > 0 and idx_BxM.shape[1]:
+            M = idx_BxM.shape[1]
+            if k > 0 and M:
                 logits_BxMxV = _masked_logits(lm, x, attn, pos, P + idx_BxM).float()
-                x0_BxM = _gumbel_argmax(logits_BxMxV, temperature, generator)
-                conf_BxM = F.softmax(logits_BxMxV, dim=-1).gather(-1, x0_BxM[..., None])[..., 0]
-                top_BxK = conf_BxM.topk(k, dim=-1).indices
-                cols_BxK = idx_BxM.gather(1, top_BxK)
-                resp.scatter_(1, cols_BxK, x0_BxM.gather(1, top_BxK))  # writes into x; masked slots only
+                probs_BxMxV = F.softmax(logits_BxMxV, dim=-1)
+                if temperature == 0:
+                    top_BxK = probs_BxMxV.amax(-1).topk(k, dim=-1).indices
+                    chosen_BxKxV = logits_BxMxV.gather(1, top_BxK[..., None].expand(-1, -1, logits_BxMxV.shape[-1]))
+                    x0_BxK = chosen_BxKxV.argmax(-1)
+                else:
+                    x0_BxM = _gumbel_argmax(logits_BxMxV, temperature, generator)
+                    conf_BxM = probs_BxMxV.gather(-1, x0_BxM[..., None])[..., 0]
+                    top_BxK = conf_BxM.topk(k, dim=-1).indices
+                    x0_BxK = x0_BxM.gather(1, top_BxK)
+                resp.scatter_(1, idx_BxM.gather(1, top_BxK), x0_BxK)  # masked slots only: never re-masks
+                idx_BxM = idx_BxM.scatter(1, top_BxK, done).sort(dim=1).values[:, : M - k]
             if trace is not None:
-                trace.append(x[:, P:].clone())
-    return x[:, P:]
+                trace.append(resp.clone())
+    return resp

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from largescale_torch.batching import Encoded, arm_train_batch, left_pad, mdm_train_batch, positions_from_mask
+from largescale_torch.batching import Encoded, arm_train_batch, encode, left_pad, mdm_train_batch, positions_from_mask
 from largescale_torch.losses import arm_loss, mdm_corrupt, mdm_loss
 from largescale_torch.modeling import load_base, resolve_model
 from largescale_torch.sampler import llada_generate, num_transfer_tokens
@@ -130,3 +130,49 @@ def test_sampler_rejects_bad_schedule(llada):
         llada_generate(model, x, attn, ids.mask, gen_length=32, block_length=10, steps=32)
     with pytest.raises(ValueError):
         llada_generate(model, x, attn, ids.mask, gen_length=32, block_length=16, steps=3)
+
+
+def test_mdm_objective_and_sampler_memorise_two_examples(data_dir):  # noqa: F811
+    """LLaDA's SFT loss + LoRA (Appendix D) + the low-confidence sampler learn two facts.
+
+    The random tiny-llada has a frozen head whose logits span only ~0.6 nats, and its
+    identical [M] embeddings can be told apart only through RoPE, so it learns slowly and
+    only at a small learning rate (1e-2 collapses to all-EOS answers; see the README).
+    """
+    from largescale_torch.data import build_task
+    from largescale_torch.evaluation import exact_match
+    from largescale_torch.generation import mdm_generate
+    from largescale_torch.modeling import add_lora
+
+    base, tok, ids = load_base(resolve_model("tiny-llada", data_dir), torch.float32)
+    examples = build_task("parent_child", "p2c", data_dir=data_dir).train[:2]
+    rows = [encode(tok, e.prompt, e.target) for e in examples]
+    batch = mdm_train_batch(rows, ids.pad, ids.eos, gen_length=32)
+    torch.manual_seed(1)
+    model = add_lora(base)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1)
+    gen = torch.Generator().manual_seed(1)
+
+    def answers() -> list[str]:
+        model.eval()
+        out = mdm_generate(model, [list(r.prompt) for r in rows], ids)
+        model.train()
+        return [tok.decode(o, skip_special_tokens=True) for o in out]
+
+    assert not any(exact_match(a, e.accepted) for a, e in zip(answers(), examples))
+    learned, seen = False, []
+    for step in range(1, 1501):
+        noisy, masked, p = mdm_corrupt(batch["input_ids"], batch["response_mask"], ids.mask, 1e-3, gen)
+        logits = model(input_ids=noisy, attention_mask=batch["attention_mask"],
+                       position_ids=batch["position_ids"]).logits
+        mdm_loss(logits, batch["input_ids"], masked, p, batch["response_mask"]).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step % 50 == 0:
+            seen = answers()
+            if all(exact_match(a, e.accepted) for a, e in zip(seen, examples)):
+                learned = True
+                break
+    assert learned, f"not memorised after {step} steps: {seen}"
