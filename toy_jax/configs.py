@@ -229,7 +229,7 @@ PRESETS = {
     "quick": dict(model=dict(d_model=64, n_heads=1, dropout=0.02),
                   train=dict(steps=1500, batch_size=128, lr=1e-3, warmup_steps=150,
                              grad_clip=1.0, weight_decay=0.0, ema_decay=0.9999,
-                             ckpt_every=500)),
+                             track_every=50, ckpt_every=500)),
 }
 
 
