@@ -68,17 +68,27 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
 
 def test_run_dir_tracking_and_loader(tmp_path):
     cfg = _cfg(track_every=2)
-    res = rundir.run_experiment(cfg, tmp_path, progress=False)
-    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rundir.prepare_run_dir(cfg, tmp_path)
+    ck = Checkpointer(tmp_path / "checkpoints" / "mdm")
+    try:
+        trainer.train_model(cfg, "mdm", ckpt=ck, metrics_path=tmp_path / "metrics.jsonl",
+                            progress=False)
+    finally:
+        ck.close()
+    run = rundir.load_run(tmp_path)  # rebuilds the model from the directory alone
+    rows = run.metrics("mdm")
     assert len(rows) == 4  # 2 chunks x 2 seeds
     for k in ("attn_fwd_weight", "attn_rev_score", "infill_rev_p_target",
               "ema_infill_fwd_greedy_acc", "ema_attn_rev_weight", "loss", "lr"):
         assert all(np.isfinite(r[k]) for r in rows), k
-    assert set(res["per_seed"]) == {"0", "1"} and res["headline"] == {"mdm": "ema"}
-    run = rundir.load_run(tmp_path)  # rebuilds the model from the directory alone
-    assert run.step("mdm") == 4 and run.results() == json.loads(json.dumps(res))
+    assert run.step("mdm") == 4 and run.config == cfg
     m = run.model("mdm", seed=1, ema=True)
     assert m(np.zeros((1, 4), np.int32)).shape == (1, 4, 53)
+    per_seed = {"mdm": {s: {"forward": {"x": float(s)}} for s in cfg.seeds}}
+    res = rundir.build_results(cfg, per_seed, {})
+    assert res["models"]["mdm"]["forward"]["x"] == 0.5  # mean over seeds 0 and 1
+    assert res["models_sem"]["mdm"]["forward"]["x"] == 0.5
+    assert res["headline"] == {"mdm": "ema"} and set(res["per_seed"]) == {"0", "1"}
 
 
 def test_different_config_refused(tmp_path):
