@@ -63,7 +63,7 @@ def bench_jax(L: int, steps: int, repeats: int, preset: str) -> dict:
     return out
 
 
-def bench_torch(L: int, steps: int, repeats: int, preset: str) -> dict:
+def bench_torch(L: int, steps: int, repeats: int, preset: str, warmup: int = 8) -> dict:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -128,8 +128,8 @@ def bench_torch(L: int, steps: int, repeats: int, preset: str) -> dict:
         return loss
 
     t0 = time.perf_counter()
-    step()
-    step()
+    for _ in range(warmup):  # torch.compile compiles (and may recompile) in the first calls
+        step()
     compile_s = time.perf_counter() - t0
     times = []
     for _ in range(repeats):
@@ -138,7 +138,8 @@ def bench_torch(L: int, steps: int, repeats: int, preset: str) -> dict:
             step()
         times.append((time.perf_counter() - t0) / steps)
     return {"ms_per_step": 1e3 * statistics.median(times),
-            "ms_all": [round(1e3 * t, 2) for t in times], "first_calls_s": round(compile_s, 2),
+            "ms_all": [round(1e3 * t, 2) for t in times], "warmup_steps": warmup,
+            "warmup_s": round(compile_s, 2),
             "threads": torch.get_num_threads(), "version": torch.__version__}
 
 
