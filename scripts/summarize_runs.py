@@ -1,0 +1,77 @@
+"""Per-seed summary of toy run directories as a markdown table (reads only results.json / metrics.jsonl).
+
+    python scripts/summarize_runs.py runs/paper_L20_s0 runs/other_run [--out table.md]
+
+For each run, model and seed: the training step reached, top-3 success (%) forward / reverse for
+both protocols (infill, completion) with raw and EMA weights, and the last tracked [M]->cue
+attention weight in forward ("[M] ... B") and reverse ("B ... [M]") contexts (raw weights).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PROTOCOLS = ("infill", "completion")
+
+
+def _last_tracking(run: Path, name: str, seed: int) -> dict:
+    last: dict = {}
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return last
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("model") == name and row.get("seed") == seed and "attn_fwd_weight" in row:
+            last = row
+    return last
+
+
+def summarize(run_dirs: list[Path]) -> str:
+    head = ["run", "model", "seed", "step", "weights"]
+    head += [f"{d} {p}" for p in PROTOCOLS for d in ("fwd", "rev")]
+    head += ["attn→cue fwd", "attn→cue rev"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for run in run_dirs:
+        res = json.loads((run / "results.json").read_text())
+        for seed, models in res["per_seed"].items():
+            for name, m in models.items():
+                tr = _last_tracking(run, name, int(seed))
+                for weights, block in (("raw", m), ("ema", m.get("ema"))):
+                    if block is None:
+                        continue
+                    cells = [run.name, name, seed, str(tr.get("step", "-")), weights]
+                    cells += [f"{100 * block[d][p]['topk_success']:.1f}"
+                              for p in PROTOCOLS for d in ("forward", "reverse")]
+                    if weights == "raw" and tr:
+                        cells += [f"{tr['attn_fwd_weight']:.3g}", f"{tr['attn_rev_weight']:.3g}"]
+                    else:
+                        cells += ["", ""]
+                    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="toy run directories (with results.json)")
+    ap.add_argument("--out", type=Path, help="also write the table to this markdown file")
+    args = ap.parse_args(argv)
+    for run in args.runs:
+        if not (run / "results.json").is_file():
+            print(f"summarize_runs.py: error: {run} has no results.json", file=sys.stderr)
+            return 2
+    try:
+        table = summarize(args.runs)
+    except (KeyError, ValueError) as e:
+        print(f"summarize_runs.py: error: malformed results.json ({e})", file=sys.stderr)
+        return 2
+    print(table, end="")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
