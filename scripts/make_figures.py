@@ -76,7 +76,7 @@ def analyse_run(run, n_boot: int, at_step: int) -> dict:
 
     seed = run.config.seeds[0]
     out = {"dir": str(run.out), "L": run.config.L, "preset": run.config.preset, "seed": seed,
-           "models": {}}
+           "seeds_all": list(run.config.seeds), "models": {}}
     rows = run.metrics()
     for name in run.model_names:
         spec = run.config.spec(name)
@@ -121,13 +121,15 @@ def render_md(summaries: list[dict], command: str) -> str:
                          f"{100 * rp['frac_target_beats_others']:.1f} % of queries")
             ot = r.get("over_training")
             if ot:
+                lines.append(f"- over training (tracked every few steps, mean over seeds "
+                             f"{s['seeds_all']}):")
                 for key in ("infill_rev_greedy_acc", "infill_rev_p_target",
                             "infill_fwd_greedy_acc", "attn_fwd_weight", "attn_rev_weight"):
                     for pre in ("", "ema_"):
                         d = ot[pre + key]
                         at = "".join(f", at step {k[3:]}: {_fmt(v)}" for k, v in d.items()
                                      if k.startswith("at_"))
-                        lines.append(f"- {pre}{key}: final (step {d['final_step']}) "
+                        lines.append(f"  - {pre}{key}: final (step {d['final_step']}) "
                                      f"{_fmt(d['final'])}{at}, max {_fmt(d['max'])} at step "
                                      f"{d['argmax_step']}")
                 lines.append(f"- corr over tracking steps of mean fwd/rev score: "
@@ -143,6 +145,11 @@ def render_md(summaries: list[dict], command: str) -> str:
                              f"corresponding (swapped) pairs {_fmt(h['corresponding_mean'])}; "
                              f"raw weights {_fmt(hr['overall_mean'])}; at initialisation "
                              f"{_fmt(hi['overall_mean'])}")
+                lines.append(f"  - score level vs letter spread: forward mean {_fmt(h['fwd_score_mean'], 2)} "
+                             f"(std over letters {_fmt(h['fwd_score_letter_std'], 2)}), reverse mean "
+                             f"{_fmt(h['rev_score_mean'], 2)} (std {_fmt(h['rev_score_letter_std'], 2)}); "
+                             f"mean attention weight forward {_fmt(h['fwd_weight_mean'])}, reverse "
+                             f"{_fmt(h['rev_weight_mean'])}")
                 lines.append("  - by Delta_1+Delta_2 (sum: mean [95 % CI] / theory): " + "; ".join(
                     f"{s_}: {_fmt(m, 2)} [{_fmt(lo, 2)}, {_fmt(hi_, 2)}] / {_fmt(t, 2)}"
                     for s_, m, lo, hi_, t in zip(h["delta_sum"], h["corr_mean"], h["ci95_lo"],

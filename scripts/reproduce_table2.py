@@ -89,9 +89,15 @@ def render_table(rows: dict, preset: str, Ls: list[int], command: str, wall: dic
                 lines.append(f"| {name.upper()} | {weights} | {proto} | "
                              + " | ".join(cells) + " |")
     seeds = sorted({len(v["mdm"]["raw"]["forward"]["infill"]) for v in rows.values()})
-    lines += ["", f"Seeds per cell: {seeds}. Wall time per L (s): "
+    lines += ["", f"Seeds per cell: {seeds}. Wall time of this command per L (s): "
               + ", ".join(f"L={L}: {wall[L]:.0f}" for L in Ls if L in wall)
               + (f"; total {sum(wall.values()):.0f} s." if wall else ".")]
+    for L in Ls:
+        t = rows.get(L, {}).get("_timing")
+        if t:
+            lines.append(f"L={L} training time (s, from results.json): " + ", ".join(
+                f"{n} {v.get('train_s', float('nan')):.0f}" for n, v in t["timing"].items())
+                + (" (finished run reused, not retrained)" if t["reused"] else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +123,7 @@ def finished_or_run(cfg, out: Path, progress: bool) -> dict:
         try:
             res = json.loads(path.read_text())
             if RunConfig.from_dict(res["config"]) == cfg:
+                res["reused"] = True
                 return res
         except (ValueError, KeyError, TypeError):
             pass  # fall through: run_experiment reports an unusable directory
@@ -137,13 +144,16 @@ def run_table(Ls, preset: str, seeds, out: Path, table: Path, model_overrides: d
         res = finished_or_run(cfgs[L], out / f"L{L}", progress)
         wall[L] = time.perf_counter() - t0
         rows[L] = collect(res)
+        rows[L]["_timing"] = {"timing": res.get("timing", {}), "reused": bool(res.get("reused"))}
         text = render_table(rows, preset, list(Ls), command, wall)
         table.parent.mkdir(parents=True, exist_ok=True)
         table.write_text(text)
         table.with_suffix(".json").write_text(json.dumps(
             {"preset": preset, "seeds": list(seeds), "command": command,
              "wall_s": {str(k): round(v, 1) for k, v in wall.items()},
-             "top3_success": {str(k): v for k, v in rows.items()},
+             "top3_success": {str(k): {n: v[n] for n in ("mdm", "arm")}
+                              for k, v in rows.items()},
+             "timing": {str(k): v["_timing"] for k, v in rows.items()},
              "runs": {str(L): str(out / f"L{L}") for L in rows}}, indent=1) + "\n")
         print(f"L={L}: {wall[L]:.0f} s", flush=True)
     return {"rows": rows, "wall_s": wall}

@@ -163,10 +163,17 @@ def score_correlation(model: ToyTransformer, n_boot: int = N_BOOT) -> dict:
     d2 = _letter_by_placement(rp[:, data.LOWER_POS] - rp[:, data.UPPER_POS], L)[0]
     heads = []
     for h in range(cfg.n_heads):
+        f_s, r_s = ca["fwd_score"][:, h], ca["rev_score"][:, h]
+        levels = {  # common level vs letter-specific spread of the scores, and mean weights
+            "fwd_score_mean": float(f_s.mean()), "rev_score_mean": float(r_s.mean()),
+            "fwd_score_letter_std": float(_letter_by_placement(f_s, L).std(0).mean()),
+            "rev_score_letter_std": float(_letter_by_placement(r_s, L).std(0).mean()),
+            "fwd_weight_mean": float(ca["fwd_weight"][:, h].mean()),
+            "rev_weight_mean": float(ca["rev_weight"][:, h].mean())}
         r = correlation_by_delta_sum(_letter_by_placement(ca["fwd_score"][:, h], L),
                                      _letter_by_placement(ca["rev_score"][:, h], L), d1, d2,
                                      n_boot=n_boot)
-        heads.append(r)
+        heads.append({**r, **levels})
     sums = np.asarray(heads[0]["delta_sum"])
     return {"L": L, "d_head": cfg.d_head, "pos": cfg.pos, "attention": cfg.attention,
             "heads": heads,
