@@ -48,7 +48,7 @@ def test_block_layout_matches_theory_rope():
     for delta in (1, 3):
         R = rope_matrix(delta, m.cfg.d_head, m.cfg.rope_base)
         # the model's score for "[M] at 0, B at delta" (forward context)
-        x = np.zeros((1, delta + 1), np.int32)
+        x = np.zeros((1, m.cfg.seq_len), np.int32)
         x[0, 0], x[0, delta] = vocab.MASK, vocab.upper_id(0)
         _, att = m(x, return_attn=True)
         np.testing.assert_allclose(float(att.scores_BxHxLxL[0, 0, 0, delta]), qb @ R @ kb,

@@ -33,22 +33,18 @@ def test_table_ablations_figures_end_to_end(tmp_path):
 
     ab = tmp_path / "ab"
     assert ablations.main(["--L", "3", "--seeds", "0", "1", "--track-every", "2",
-                           "--variants", "mdm", "arm", "mdm_learned",
+                           "--variants", "mdm", "arm",
                            "--baselines-from", str(t2), "--out", str(ab), *TINY]) == 0
     md = (ab / "ablations.md").read_text()
-    for label in ("MDM (RoPE, RADD init) [baseline] | ema", "ARM (RoPE) [baseline] | raw",
-                  "MDM, learned positions | ema"):
+    for label in ("MDM (RoPE, RADD init) [baseline] | ema", "ARM (RoPE) [baseline] | raw"):
         assert label in md, label
     res = json.loads((ab / "ablations.json").read_text())["top3_success"]
-    # the reused baseline is exactly Table 2's run
+    # the reused baseline is exactly Table 2's run (no retraining)
     assert res["mdm"]["3"]["ema"]["reverse"]["infill"] == vals
-    cfg = json.loads((ab / "mdm_learned_L3" / "config.json").read_text())
-    assert cfg["model"]["pos"] == "learned" and [m["name"] for m in cfg["models"]] == ["mdm"]
 
     figs = tmp_path / "figs"
-    assert make_figures.main(["--runs", str(t2 / "L3"), "--extra-runs",
-                              str(ab / "mdm_learned_L3"), "--out", str(figs),
-                              "--n-boot", "5"]) == 0
+    assert make_figures.main(["--runs", str(t2 / "L3"), "--extra-runs", str(t2 / "L3"),
+                              "--out", str(figs), "--n-boot", "5"]) == 0
     for name in ("correlation", "attention_dynamics", "reverse_over_training",
                  "fig5_probabilities_L3", "assumptions_L3"):
         p = figs / f"{name}.png"
@@ -96,3 +92,20 @@ def test_help(script):
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--help"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--out" in r.stdout
+
+
+def test_ablation_variant_configs():
+    """Each ablation changes exactly what its name says (the rest is the preset's)."""
+    want = {"mdm": ("full", "mdm", "rope", "radd"), "arm": ("causal", "arm", "rope", "radd"),
+            "mdm_learned": ("full", "mdm", "learned", "radd"),
+            "mdm_nopos": ("full", "mdm", "none", "radd"),
+            "mdm_causal": ("causal", "mdm", "rope", "radd"),
+            "arm_learned": ("causal", "arm", "learned", "radd"),
+            "mdm_stdinit": ("full", "mdm", "rope", "standard")}
+    assert set(want) == set(ablations.VARIANTS)
+    for name, (att, obj, pos, init) in want.items():
+        cfg = ablations.variant_config(name, 10, "quick", (0, 1, 2), {}, {})
+        (spec,) = cfg.models
+        assert (spec.attention, spec.objective, cfg.model.pos, cfg.model.init) == \
+            (att, obj, pos, init), name
+        assert cfg.seeds == (0, 1, 2) and cfg.preset == "quick"
