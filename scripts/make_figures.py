@@ -7,8 +7,8 @@ For every run in --runs (which must hold an 'mdm' model; an 'arm' model is used 
   correlation.png          forward/reverse score correlation vs Delta_1 + Delta_2, theory curve
   attention_dynamics.png   attention weight (and raw score) [M] -> B over training, fwd vs rev
   reverse_over_training.png  infill p(target) / greedy accuracy over training, raw and EMA
-  fig5_probabilities_L<L>.png  reverse-query probabilities per position, MDM vs ARM
-  assumptions_L<L>.png     Theorem 4.1's assumptions measured in the trained MDM
+  fig5_probabilities_L<L>_<preset>.png  reverse-query probabilities per position, MDM vs ARM
+  assumptions_L<L>_<preset>.png     Theorem 4.1's assumptions measured in the trained MDM
 --extra-runs add correlation panels for other MDM-objective runs (e.g. position ablations).
 All numbers behind the figures go to analysis.json and a readable analysis.md in --out.
 Analysis uses seed 0 (or the first seed) and the headline weights (EMA for the L_MDM
@@ -230,16 +230,21 @@ def make_figures(runs, extra_runs, out: Path, n_boot: int, at_step: int, command
     if rev:
         written.append(P.fig_reverse_over_training(rev, out / "reverse_over_training.png",
                                                    mark_step=at_step))
+    tags = []
     for run, s in zip(loaded, summaries):
         L = run.config.L
+        tag = f"L{L}_{run.config.preset}"
+        tag = tag if tag not in tags else f"{tag}_{len(tags)}"
+        tags.append(tag)
+        s["figure_tag"] = tag
         written.append(P.fig_probabilities(
             [(f"{n} ({r['headline_weights']}) L={L} {run.config.preset}",
               r["reverse_probabilities"]) for n, r in s["models"].items()],
-            out / f"fig5_probabilities_L{L}.png"))
+            out / f"fig5_probabilities_{tag}.png"))
         name = _first_mdm(run)
         if "assumptions" in s["models"][name]:
             written.append(P.fig_assumptions(s["models"][name]["assumptions"],
-                                             out / f"assumptions_L{L}.png",
+                                             out / f"assumptions_{tag}.png",
                                              _title(run, name, "ema")))
     extras_json = [{"dir": str(run.out), "model": name, "correlation": corr,
                     "correlation_init": init} for run, name, corr, init in extra_sum]

@@ -46,7 +46,7 @@ def test_table_ablations_figures_end_to_end(tmp_path):
     assert make_figures.main(["--runs", str(t2 / "L3"), "--extra-runs", str(t2 / "L3"),
                               "--out", str(figs), "--n-boot", "5"]) == 0
     for name in ("correlation", "attention_dynamics", "reverse_over_training",
-                 "fig5_probabilities_L3", "assumptions_L3"):
+                 "fig5_probabilities_L3_quick", "assumptions_L3_quick"):
         p = figs / f"{name}.png"
         assert p.exists() and p.read_bytes()[:4] == b"\x89PNG", name
     a = json.loads((figs / "analysis.json").read_text())
