@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 from dataclasses import dataclass
@@ -46,6 +48,12 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
             old = RunConfig.from_dict(json.loads(cfg_path.read_text()))
         except (ValueError, KeyError, TypeError) as e:
             raise RunDirError(f"{cfg_path} is not a valid run config ({e})") from e
+        if old != cfg and _extends(old, cfg):
+            # Only the step count grew: resume from the last checkpoint and train on. The LR is
+            # constant after warm-up and step n's batch key depends on n alone, so this equals
+            # a run started with the larger --steps.
+            _write_atomic(cfg_path, cfg.to_json() + "\n")
+            return
         if old != cfg:
             diff = _diff(old.to_dict(), cfg.to_dict())
             raise RunDirError(f"{out} holds a run with a different config ({diff}); "
@@ -55,6 +63,13 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
         raise RunDirError(f"{out} exists, is not empty and has no config.json; use another --out")
     out.mkdir(parents=True, exist_ok=True)
     _write_atomic(cfg_path, cfg.to_json() + "\n")
+
+
+def _extends(old: RunConfig, new: RunConfig) -> bool:
+    """True when `new` differs from `old` only by a larger number of training steps."""
+    if new.train.steps <= old.train.steps:
+        return False
+    return dataclasses.replace(old, train=dataclasses.replace(old.train, steps=new.train.steps)) == new
 
 
 def _diff(a: dict, b: dict, prefix: str = "") -> str:
