@@ -54,8 +54,12 @@ def _corr_axis(ax, corr: dict, label: str, color: str, theory: bool = True, init
 def fig_correlation(panels: list[tuple[str, dict, dict | None]], path) -> str:
     """Figure 6a / 9 left: one panel per (title, score_correlation, init correlation or None)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
-    for ax, (title, corr, init) in zip(axes[0], panels):
+    ncol = min(3, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.6 * ncol, 4.4 * nrow), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, corr, init) in zip(axes.ravel(), panels):
         _corr_axis(ax, corr, "trained (mean)", "tab:purple", theory=corr["pos"] == "rope",
                    init=init)
         ax.set_title(title, fontsize=10)
