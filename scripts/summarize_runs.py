@@ -2,7 +2,7 @@
 
     python scripts/summarize_runs.py runs/paper_L20_s0 runs/other_run [--out table.md]
 
-For each run, model and seed: the training step reached, top-3 success (%) forward / reverse for
+For each run, model and seed: the training steps of the evaluated weights, top-3 success (%) forward / reverse for
 both protocols (infill, completion) with raw and EMA weights, and the last tracked [M]->cue
 attention weight in forward ("[M] ... B") and reverse ("B ... [M]") contexts (raw weights).
 """
@@ -16,14 +16,16 @@ from pathlib import Path
 PROTOCOLS = ("infill", "completion")
 
 
-def _last_tracking(run: Path, name: str, seed: int) -> dict:
+def _last_tracking(run: Path, name: str, seed: int, step: int) -> dict:
+    """The last tracking row of (name, seed) at or before `step` (the evaluated weights)."""
     last: dict = {}
     path = run / "metrics.jsonl"
     if not path.is_file():
         return last
     for line in path.read_text().splitlines():
         row = json.loads(line)
-        if row.get("model") == name and row.get("seed") == seed and "attn_fwd_weight" in row:
+        if (row.get("model") == name and row.get("seed") == seed and "attn_fwd_weight" in row
+                and row.get("step", 0) <= step):
             last = row
     return last
 
@@ -35,13 +37,14 @@ def summarize(run_dirs: list[Path]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in run_dirs:
         res = json.loads((run / "results.json").read_text())
+        step = res["config"]["train"]["steps"]  # results.json is written when training ends
         for seed, models in res["per_seed"].items():
             for name, m in models.items():
-                tr = _last_tracking(run, name, int(seed))
+                tr = _last_tracking(run, name, int(seed), step)
                 for weights, block in (("raw", m), ("ema", m.get("ema"))):
                     if block is None:
                         continue
-                    cells = [run.name, name, seed, str(tr.get("step", "-")), weights]
+                    cells = [run.name, name, seed, str(step), weights]
                     cells += [f"{100 * block[d][p]['topk_success']:.1f}"
                               for p in PROTOCOLS for d in ("forward", "reverse")]
                     if weights == "raw" and tr:
