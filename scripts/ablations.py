@@ -26,6 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from toy_jax.cli import fail  # noqa: E402
 from reproduce_table2 import (_Parser, add_override_flags, finished_or_run,  # noqa: E402
                               overrides)
 
@@ -166,9 +167,7 @@ def main(argv=None) -> int:
         run_ablations(args.variants, args.L, args.preset, args.seeds, out, table, mo, to,
                       not args.no_progress, command.strip(), args.baselines_from)
     except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"{PROG}: error: {msg}", file=sys.stderr)
-        return 1
+        return fail(PROG, e)
     print(table.read_text())
     print(f"table: {table}")
     return 0

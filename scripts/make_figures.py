@@ -27,9 +27,7 @@ if __package__ in (None, ""):
 PROG = "make_figures.py"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
 
 
 def build_parser():
@@ -273,9 +271,7 @@ def main(argv=None) -> int:
         files = make_figures(args.runs, args.extra_runs, args.out, args.n_boot, args.at_step,
                              command.strip())
     except (ValueError, CheckpointError, OSError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"{PROG}: error: {msg}", file=sys.stderr)
-        return 1
+        return fail(PROG, e)
     print("\n".join(files))
     return 0
 

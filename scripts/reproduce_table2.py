@@ -22,9 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 PROG = "reproduce_table2.py"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
 
 
 def add_override_flags(p: argparse.ArgumentParser) -> None:
@@ -177,9 +175,7 @@ def main(argv=None) -> int:
         run_table(args.L, args.preset, args.seeds, out, table, mo, to,
                   not args.no_progress, command.strip())
     except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"{PROG}: error: {msg}", file=sys.stderr)
-        return 1
+        return fail(PROG, e)
     print(table.read_text())
     print(f"table: {table}")
     return 0

@@ -13,9 +13,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,8 +94,7 @@ def main(argv=None) -> int:
     try:
         cfg = config_from_args(args)
     except ValueError as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
-        return 2
+        return fail("train.py", e, code=2)
     import logging
 
     logging.getLogger("absl").setLevel(logging.WARNING)
@@ -108,9 +105,7 @@ def main(argv=None) -> int:
     try:
         results = run_experiment(cfg, out, progress=not args.no_progress)
     except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
-        print(f"train.py: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-              file=sys.stderr)
-        return 1
+        return fail("train.py", e)
     print(summary(results))
     print(f"results: {out / 'results.json'}")
     return 0
