@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from toy_jax.checkpoint import Checkpointer
@@ -212,7 +213,9 @@ def load_run(out: Path | str) -> LoadedRun:
         try:
             if ck.latest_step() is None:
                 continue
-            states[spec.name] = ck.restore(init_states(mcfg, tcfg, cfg.seeds))
+            # restore needs only shapes and dtypes: trace the initialiser, do not run it
+            template = jax.eval_shape(lambda: init_states(mcfg, tcfg, cfg.seeds))
+            states[spec.name] = ck.restore(template)
         finally:
             ck.close()
         graphdefs[spec.name] = graphdef_for(mcfg)
