@@ -34,6 +34,17 @@ from toy_jax.model import logits_at, merge
 DIRECTIONS = ("forward", "reverse")
 PROTOCOLS = ("infill", "completion")
 
+# A seed's training outcome, read from its forward completion top-k success at the end.
+COLLAPSE_BELOW = 0.5  # below: the seed collapsed (it did not learn the forward rule at all)
+LEARNED_AT = 0.9  # at or above: the seed learned the forward rule
+
+
+def forward_status(forward_completion: float) -> str:
+    """'learned' (>= LEARNED_AT), 'collapsed' (< COLLAPSE_BELOW) or 'partial' in between."""
+    if forward_completion >= LEARNED_AT:
+        return "learned"
+    return "collapsed" if forward_completion < COLLAPSE_BELOW else "partial"
+
 
 def topk_sample(key, logits_BxT, k: int):
     """Sample from the renormalised distribution over the k most probable outputs."""
