@@ -61,6 +61,8 @@ class TrainConfig:
     eval_batch_size: int = 32
     dtype: str = "auto"
     report_to: str = "none"
+    # Train every weight instead of a LoRA adapter (small models trained from scratch, largescale_torch/mini.py).
+    full_finetune: bool = False
 
     def validate(self) -> None:
         C_dirs = C.DATASET_DIRECTIONS
@@ -173,7 +175,7 @@ def run(cfg: TrainConfig) -> dict:
 
     base, tokenizer, ids = load_base(spec, dtype)
     torch.manual_seed(cfg.seed)
-    model = add_lora(base, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+    model = base if cfg.full_finetune else add_lora(base, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
     train = list(task.train[: cfg.max_train_examples])
     forward = list(task.forward[: cfg.max_eval_examples])
     reverse = list(task.reverse[: cfg.max_eval_examples])
@@ -190,7 +192,10 @@ def run(cfg: TrainConfig) -> dict:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
+        if cfg.full_finetune:
+            model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+        else:
+            set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
         state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = state["epoch"] + 1
