@@ -8,7 +8,8 @@ from scipy import integrate
 from theory.bounds import rope_thetas, trace_bound
 from theory.cantelli import cantelli_bound, cantelli_moments, dirichlet_tail_mc, variance_direct
 from theory.correlation import (adversarial_rho, block_weights, conditional_corr, conditional_corr_pair,
-                                corr_from_weights, direct_moments, rope_matrix, sample_keys, score_moments)
+                                corr_from_weights, direct_moments, key_covariance, pair_sufficient_condition,
+                                rope_matrix, sample_keys, score_moments)
 from theory.eq1 import eq1_constant, pointwise_lower_bound, trace_integral
 
 
@@ -131,3 +132,87 @@ def test_integral_closed_form_and_eq1_constant():
     grid = np.linspace(1, 100, 20_001)
     assert np.all(trace_integral(grid) >= eq1_constant() - 1e-12)
     assert np.min(pointwise_lower_bound(grid)) == pytest.approx(eq1_constant(), abs=1e-12)
+
+
+def test_pair_sufficient_condition_is_if_not_iff():
+    """|D1 - D2| <= pi/2 implies all cos((D1 - D2) theta_i) >= 0, but not conversely (D = 4, |D1 - D2| = 6)."""
+    assert abs(1 - 7) > np.pi / 2
+    assert np.all(np.cos(6 * rope_thetas(4)) > 0)  # theta = (1, 0.01): cos 6 > 0, cos 0.06 > 0
+    assert pair_sufficient_condition(1, 7, 4)
+    assert pair_sufficient_condition(3, 4, 512)  # |D1 - D2| = 1 <= pi/2
+    assert not pair_sufficient_condition(1, 4, 16)  # cos 3 < 0
+    # The proven consequence holds in the D = 4, |D1 - D2| = 6 case: Corr >= A whenever A >= 0.
+    rng = np.random.default_rng(9)
+    q = rng.standard_normal((5000, 4))
+    A = block_weights(q) @ np.cos(8 * rope_thetas(4))
+    corr = conditional_corr_pair(q, rng.random((5000, 2)), 1, 7)
+    assert (A >= 0).sum() > 100 and np.all(corr[A >= 0] >= A[A >= 0] - 1e-14)
+
+
+def _block_cov_rho_minus_one(q_D):
+    """Cov(k|q) with rho = -1, built here: tau^2 (I - u_i u_i^T) per block, u_i = q_i / ||q_i||."""
+    D = q_D.size
+    S = np.zeros((D, D))
+    for i in range(0, D, 2):
+        u = q_D[i:i + 2] / np.linalg.norm(q_D[i:i + 2])
+        S[i:i + 2, i:i + 2] = np.eye(2) - np.outer(u, u)
+    return S
+
+
+def test_theorem41_needs_nonnegative_rho():
+    """The main-text hypotheses allow rho = -1 (a valid covariance); then Corr = -1 < (1/D) Tr R(2 Delta)."""
+    rng = np.random.default_rng(10)
+    D, delta = 16, 10
+    bound = trace_bound(2 * delta, D)
+    assert bound == pytest.approx(0.7219, abs=1e-4)
+    for _ in range(5):
+        q = rng.standard_normal(D)
+        S = _block_cov_rho_minus_one(q)
+        assert np.all(np.linalg.eigvalsh(S) > -1e-12)  # positive semi-definite
+        for i in range(0, D, 2):  # q_i is an eigenvector of every block, and blocks have equal trace
+            np.testing.assert_allclose(S[i:i + 2, i:i + 2] @ q[i:i + 2], 0.0, atol=1e-12)
+            assert np.trace(S[i:i + 2, i:i + 2]) == pytest.approx(1.0)
+        x, y = rope_matrix(delta, D).T @ q, rope_matrix(-delta, D).T @ q
+        corr = (x @ S @ y) / np.sqrt((x @ S @ x) * (y @ S @ y))
+        assert corr == pytest.approx(-1.0, abs=1e-12) and corr < bound
+        k = rng.multivariate_normal(np.zeros(D), S, size=2000, method="eigh")
+        assert np.corrcoef(k @ x, k @ y)[0, 1] < -0.99
+        np.testing.assert_allclose(key_covariance(q, -1.0, allow_negative_rho=True), S, atol=1e-12)
+    with pytest.raises(ValueError, match="0 <= rho <= 1"):
+        conditional_corr(rng.standard_normal(D), -1.0, delta)
+
+
+FIXED_RHO_16 = np.array([1, 1, 1, 0, 0, 0, 0, 0], dtype=float)
+
+
+def test_fixed_rho_breaks_pair_bound_closed_form_and_sampling():
+    """A rho fixed for all q but different across blocks: D = 16, Delta = (4, 32), E_q[Corr] ~ 0.13 < 0.4627."""
+    rng = np.random.default_rng(11)
+    D, d1, d2 = 16, 4, 32
+    bound = trace_bound(d1 + d2, D)
+    assert bound == pytest.approx(0.4627, abs=1e-4)
+    cf = conditional_corr_pair(rng.standard_normal((40_000, D)), FIXED_RHO_16, d1, d2)
+    se = cf.std() / np.sqrt(cf.size)
+    assert abs(cf.mean() - 0.128) < 5 * se + 0.002 and cf.mean() + 5 * se < bound - 0.3
+    # Sampling, independently of the closed form: k ~ N(0, Cov(k|q)) from the dense covariance.
+    q_NxD = rng.standard_normal((150, D))
+    r_mc, r_cf = [], []
+    for q in q_NxD:
+        k = rng.multivariate_normal(np.zeros(D), key_covariance(q, FIXED_RHO_16), size=2000, method="eigh")
+        r_mc.append(np.corrcoef(k @ (rope_matrix(d1, D).T @ q), k @ (rope_matrix(-d2, D).T @ q))[0, 1])
+        r_cf.append(conditional_corr_pair(q, FIXED_RHO_16, d1, d2))
+    r_mc, diff = np.array(r_mc), np.array(r_mc) - np.array(r_cf)
+    assert abs(diff.mean()) < 4 * diff.std() / np.sqrt(diff.size) + 1e-3
+    assert r_mc.mean() + 4 * r_mc.std() / np.sqrt(r_mc.size) < bound
+
+
+def test_fixed_rho_check_in_report_passes():
+    from theory.checks import check_fixed_rho, quick_config
+
+    r = check_fixed_rho(quick_config(), np.random.default_rng(0))
+    n = r["numbers"]
+    assert r["name"] == "delta1_ne_delta2_fixed_rho" and r["passed"]
+    assert n["bound"] == pytest.approx(0.4627, abs=1e-4)
+    assert n["closed_form_below_bound"] and n["sampled_below_bound"]
+    assert abs(n["closed_form_mean"] - 0.128) < 5 * n["closed_form_se"] + 0.002
+    assert 0 < n["fixed_vertices_below"] < n["fixed_vertices_total"] == 256

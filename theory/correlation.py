@@ -3,7 +3,7 @@
 Model of Theorem 4.1: q ~ N(0, sigma^2 I_D), D = 2m, and given q the key k has block-diagonal
 covariance with 2x2 blocks
 
-    Sigma_i(q) = tau^2 ((1 - rho_i)/2 I + rho_i q_i q_i^T / ||q_i||^2),   rho_i in [0, 1],
+    Sigma_i(q) = tau^2 ((1 - rho_i)/2 I + rho_i q_i q_i^T / ||q_i||^2),   0 <= rho_i <= 1 (Appendix C.1),
 
 so q_i is an eigenvector (eigenvalue tau^2 (1 + rho_i)/2; the orthogonal one is tau^2 (1 - rho_i)/2).
 R(Delta) = diag(R(Delta theta_1), ..., R(Delta theta_m)) is the RoPE rotation.
@@ -29,13 +29,24 @@ a_i = Delta_1 theta_i, b_i = Delta_2 theta_i and Cov(x^T k, y^T k) = x^T Sigma y
 With rho = 0 the correlation equals A = sum_i w_i cos(s_i), whose expectation over q is
 (1/D) Tr R(Delta_1 + Delta_2) (E w_i = 1/m): the analogue of Theorem 4.1's right-hand side.
 Unlike the symmetric case, Corr >= A does NOT hold for every rho when Delta_1 != Delta_2.
-It does hold per q when A >= 0 and cos(d_i) >= 0 for every i with rho_i > 0 (which is the case
-for all i iff |Delta_1 - Delta_2| <= pi/2, since theta_1 = 1): by AM-GM
+It does hold per q when A >= 0 and cos(d_i) >= 0 for every i with rho_i > 0
+(`pair_sufficient_condition` tests this for all i). |Delta_1 - Delta_2| <= pi/2 is enough for
+cos(d_i) >= 0 for all i, since theta_i <= theta_1 = 1, but it is not necessary: D = 4,
+|Delta_1 - Delta_2| = 6 has cos(6) > 0 and cos(0.06) > 0. Proof: by AM-GM
 sqrt((1 + C_1)(1 + C_2)) <= 1 + M with M = (C_1 + C_2)/2 = sum_i w_i rho_i cos(s_i) cos(d_i), so
 numerator - A * denominator >= P - A M >= P (1 - |A|) >= 0, where P = sum_i w_i rho_i cos(d_i) >= |M|.
 A single block (m = 1, rho = 1) gives Corr = sign(cos a cos b), which is below cos(a + b) whenever
-cos a cos b < 0 and cos(a + b) > -1: the per-q bound fails. `theory.checks` shows that a
-q-dependent rho also pushes E_q[Corr] below (1/D) Tr R(Delta_1 + Delta_2) once |Delta_1 - Delta_2| >= 2.
+cos a cos b < 0 and cos(a + b) > -1: the per-q bound fails, for a rho that is fixed (and, with
+m = 1, w = 1, in expectation too). In expectation the analogue fails both for a q-dependent rho
+and for a fixed rho that differs across blocks: D = 16, rho = (1, 1, 1, 0, 0, 0, 0, 0),
+(Delta_1, Delta_2) = (4, 32) gives E_q[Corr] ~ 0.13 against (1/D) Tr R(36) ~ 0.46 (checks 5, 6 of
+`theory.checks`).
+
+Appendix C restricts 0 <= rho_i <= 1, and the bounds need it. The main-text statement of
+Theorem 4.1 only asks for block-diagonal Cov(k | q) with equal block variances and q_i as an
+eigenvector, which rho_i in [-1, 0) also satisfies (eigenvalues tau^2 (1 +- rho_i)/2 >= 0); with
+rho = -1 the key is orthogonal to q in every block and Corr = -1 for every q, below the bound.
+The functions here reject rho < 0 unless `allow_negative_rho=True` is passed where offered.
 """
 from __future__ import annotations
 
@@ -53,9 +64,10 @@ def block_weights(q_BxD: np.ndarray) -> np.ndarray:
     return sq_BxM / sq_BxM.sum(-1, keepdims=True)
 
 
-def _check_rho(rho: np.ndarray) -> None:
-    if np.any(rho < 0.0) or np.any(rho > 1.0) or np.any(~np.isfinite(rho)):
-        raise ValueError("rho must lie in [0, 1]")
+def _check_rho(rho: np.ndarray, allow_negative: bool = False) -> None:
+    lo = -1.0 if allow_negative else 0.0
+    if np.any(rho < lo) or np.any(rho > 1.0) or np.any(~np.isfinite(rho)):
+        raise ValueError(f"rho must lie in [{lo:g}, 1] (Theorem 4.1 needs 0 <= rho <= 1, Appendix C.1)")
 
 
 def corr_from_weights(w_BxM, rho_BxM, cos2_BxM):
@@ -82,14 +94,19 @@ def conditional_corr_pair(q_BxD, rho_BxM, delta1, delta2, base: float = ROPE_BAS
     w = block_weights(q)
     rho = np.broadcast_to(np.asarray(rho_BxM, dtype=np.float64), w.shape)
     _check_rho(rho)
-    theta = rope_thetas(q.shape[-1], base)
+    out = pair_corr_from_weights(w, rho, delta1, delta2, rope_thetas(q.shape[-1], base))
+    return float(out) if out.ndim == 0 else out
+
+
+def pair_corr_from_weights(w_BxM, rho_BxM, delta1, delta2, theta_M):
+    """The Delta_1 != Delta_2 Corr from block weights w (module docstring); no checks, no float()."""
+    w, rho = np.asarray(w_BxM, dtype=np.float64), np.asarray(rho_BxM, dtype=np.float64)
     d1 = np.asarray(delta1, dtype=np.float64)[..., None]
     d2 = np.asarray(delta2, dtype=np.float64)[..., None]
-    num = (w * (np.cos((d1 + d2) * theta) + rho * np.cos((d1 - d2) * theta))).sum(-1)
-    c1 = (w * rho * np.cos(2.0 * d1 * theta)).sum(-1)
-    c2 = (w * rho * np.cos(2.0 * d2 * theta)).sum(-1)
-    out = num / np.sqrt((1.0 + c1) * (1.0 + c2))
-    return float(out) if out.ndim == 0 else out
+    num = (w * (np.cos((d1 + d2) * theta_M) + rho * np.cos((d1 - d2) * theta_M))).sum(-1)
+    c1 = (w * rho * np.cos(2.0 * d1 * theta_M)).sum(-1)
+    c2 = (w * rho * np.cos(2.0 * d2 * theta_M)).sum(-1)
+    return num / np.sqrt((1.0 + c1) * (1.0 + c2))
 
 
 def score_moments(q_D, rho_M, delta1, delta2, tau: float = 1.0, base: float = ROPE_BASE):
@@ -110,6 +127,15 @@ def score_moments(q_D, rho_M, delta1, delta2, tau: float = 1.0, base: float = RO
     return float(cov), float(var_f), float(var_r)
 
 
+def pair_sufficient_condition(delta1, delta2, D: int, base: float = ROPE_BASE) -> bool:
+    """True iff cos((Delta_1 - Delta_2) theta_i) >= 0 for every block i.
+
+    Together with A >= 0 this gives Corr >= A per q for every rho in [0, 1] (module docstring).
+    |Delta_1 - Delta_2| <= pi/2 implies it; the converse fails (D = 4, |Delta_1 - Delta_2| = 6).
+    """
+    return bool(np.all(np.cos((float(delta1) - float(delta2)) * rope_thetas(D, base)) >= 0.0))
+
+
 def rope_matrix(delta: float, D: int, base: float = ROPE_BASE) -> np.ndarray:
     """The D x D matrix R(Delta) = diag(R(Delta theta_1), ..., R(Delta theta_m)) (Appendix C.1)."""
     ang = delta * rope_thetas(D, base)
@@ -120,13 +146,17 @@ def rope_matrix(delta: float, D: int, base: float = ROPE_BASE) -> np.ndarray:
     return R
 
 
-def key_covariance(q_D, rho_M, tau: float = 1.0) -> np.ndarray:
-    """The D x D matrix Cov(k | q) = diag(Sigma_1(q), ..., Sigma_m(q)) of Theorem 4.1."""
+def key_covariance(q_D, rho_M, tau: float = 1.0, allow_negative_rho: bool = False) -> np.ndarray:
+    """The D x D matrix Cov(k | q) = diag(Sigma_1(q), ..., Sigma_m(q)) of Theorem 4.1.
+
+    allow_negative_rho: accept rho in [-1, 0), still a covariance with q_i as an eigenvector
+    (the main-text hypotheses) but outside Appendix C's 0 <= rho <= 1.
+    """
     q = np.asarray(q_D, dtype=np.float64)
     D = q.shape[-1]
     u_Mx2 = q.reshape(-1, 2) / np.linalg.norm(q.reshape(-1, 2), axis=-1, keepdims=True)
     rho = np.broadcast_to(np.asarray(rho_M, dtype=np.float64), (D // 2,))
-    _check_rho(rho)
+    _check_rho(rho, allow_negative_rho)
     S = np.zeros((D, D))
     for i in range(D // 2):
         blk = tau**2 * ((1 - rho[i]) / 2 * np.eye(2) + rho[i] * np.outer(u_Mx2[i], u_Mx2[i]))
@@ -134,27 +164,32 @@ def key_covariance(q_D, rho_M, tau: float = 1.0) -> np.ndarray:
     return S
 
 
-def direct_moments(q_D, rho_M, delta1, delta2, tau: float = 1.0, base: float = ROPE_BASE):
+def direct_moments(q_D, rho_M, delta1, delta2, tau: float = 1.0, base: float = ROPE_BASE,
+                   allow_negative_rho: bool = False):
     """(Cov, Var_fwd, Var_rev) by dense linear algebra, Cov(x^T k, y^T k) = x^T Cov(k|q) y.
 
     Independent of the closed forms: x = R(Delta_1)^T q, y = R(-Delta_2)^T q.
     """
     q = np.asarray(q_D, dtype=np.float64)
     D = q.shape[-1]
-    S = key_covariance(q, rho_M, tau)
+    S = key_covariance(q, rho_M, tau, allow_negative_rho)
     x = rope_matrix(delta1, D, base).T @ q
     y = rope_matrix(-delta2, D, base).T @ q
     return float(x @ S @ y), float(x @ S @ x), float(y @ S @ y)
 
 
-def sample_keys(q_D, rho_M, n: int, rng: np.random.Generator, tau: float = 1.0) -> np.ndarray:
-    """n draws of k | q ~ N(0, Cov(k|q)): k_i = tau (sqrt((1+rho_i)/2) z u_i + sqrt((1-rho_i)/2) z' u_i^perp)."""
+def sample_keys(q_D, rho_M, n: int, rng: np.random.Generator, tau: float = 1.0,
+                allow_negative_rho: bool = False) -> np.ndarray:
+    """n draws of k | q ~ N(0, Cov(k|q)): k_i = tau (sqrt((1+rho_i)/2) z u_i + sqrt((1-rho_i)/2) z' u_i^perp).
+
+    allow_negative_rho as in `key_covariance`.
+    """
     q = np.asarray(q_D, dtype=np.float64)
     m = q.shape[-1] // 2
     u_Mx2 = q.reshape(m, 2) / np.linalg.norm(q.reshape(m, 2), axis=-1, keepdims=True)
     uperp_Mx2 = np.stack([-u_Mx2[:, 1], u_Mx2[:, 0]], axis=-1)
     rho = np.broadcast_to(np.asarray(rho_M, dtype=np.float64), (m,))
-    _check_rho(rho)
+    _check_rho(rho, allow_negative_rho)
     z_NxMx2 = rng.standard_normal((n, m, 2))
     k = (np.sqrt((1 + rho) / 2)[:, None] * z_NxMx2[..., :1] * u_Mx2
          + np.sqrt((1 - rho) / 2)[:, None] * z_NxMx2[..., 1:] * uperp_Mx2)

@@ -7,28 +7,45 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
-MODE_STYLE = {"0": "C0", "1": "C1", "uniform": "C2", "adversarial": "C3"}
+# rho = 0 and the adversarial rho (= 0, see check 2) sit on the bound: dashed/dotted with markers on
+# top of a wide light bound line, so all three stay visible.
+MODE_STYLE = {
+    "0": dict(color="C0", ls="--", marker="o", label=r"$\rho = 0$"),
+    "1": dict(color="C1", ls="-", marker=None, label=r"$\rho = 1$"),
+    "uniform": dict(color="C2", ls="-", marker=None, label=r"$\rho$ i.i.d. uniform"),
+    "adversarial": dict(color="C3", ls=":", marker="x", label=r"adversarial $\rho(q)$"),
+}
+DIM_STYLE = [("C0", "o"), ("C1", "s"), ("C2", "^"), ("C3", "D"), ("C4", "v"), ("C5", "P")]
+BOUND_STYLE = dict(color="0.6", lw=4, alpha=0.6, solid_capstyle="butt", zorder=1)
 
 
 def _by_id(report: dict, i: int) -> dict:
     return next(r for r in report["checks"] if r["id"] == i)
 
 
+def _save(fig, path: str, dpi: int = 110) -> None:
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
 def fig_closed_form(report: dict, path: str) -> None:
     rows = _by_id(report, 1)["data"]["rows"] + _by_id(report, 5)["data"]["mc_rows"]
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    cf = [r["closed_form"] for r in rows]
-    ax.scatter(cf, [r["monte_carlo"] for r in rows], s=14,
-               c=["C0" if r["delta1"] == r["delta2"] else "C3" for r in rows])
-    lo, hi = min(cf + [0.0]), 1.0
-    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-    ax.set_xlabel("closed form Corr (Appendix C.1)")
+    cf_all = [r["closed_form"] for r in rows]
+    for same, col, mk, lab in ((True, "C0", "o", r"$\Delta_1 = \Delta_2$ (check 1)"),
+                               (False, "C3", "^", r"$\Delta_1 \neq \Delta_2$ (check 5)")):
+        sel = [r for r in rows if (r["delta1"] == r["delta2"]) == same]
+        ax.scatter([r["closed_form"] for r in sel], [r["monte_carlo"] for r in sel], s=16,
+                   color=col, marker=mk, label=lab, zorder=3)
+    lo, hi = min(cf_all + [0.0]), 1.0
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="y = x", zorder=2)
+    ax.set_xlabel("closed-form Corr (Appendix C.1)")
     ax.set_ylabel("Monte-Carlo Corr (sampled k)")
-    ax.set_title("Check 1/5: blue D1 = D2, red D1 != D2", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.set_title("Closed form vs sampling", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    _save(fig, path, dpi=120)
 
 
 def fig_theorem41(report: dict, path: str) -> None:
@@ -39,39 +56,47 @@ def fig_theorem41(report: dict, path: str) -> None:
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.9 * nrow), sharey=True, squeeze=False)
     for ax in axes.flat[len(dims):]:
         ax.set_visible(False)
+    x = data["deltas"]
+    every = max(1, len(x) // 10)
     for ax, D in zip(axes.flat, dims):
         pd = data["per_dim"][D]
-        for mode, col in MODE_STYLE.items():
-            ax.plot(data["deltas"], pd[mode]["mean"], color=col, lw=1, label=f"rho={mode}")
-        ax.plot(data["deltas"], pd["bound"], "k--", lw=1, label="(1/D) Tr R(2 Delta)")
+        ax.plot(x, pd["bound"], label=r"bound $(1/D)\,\mathrm{Tr}\,R(2\Delta)$", **BOUND_STYLE)
+        for k, (mode, st) in enumerate(MODE_STYLE.items()):
+            ax.plot(x, pd[mode]["mean"], color=st["color"], ls=st["ls"], marker=st["marker"], ms=4,
+                    markevery=(k * every // 4, every), mfc="none", lw=1, label=st["label"], zorder=3)
         ax.set_title(f"D = {D}", fontsize=9)
-        ax.set_xlabel("Delta")
+        ax.set_xlabel(r"$\Delta$")
     for row in axes:
-        row[0].set_ylabel("E_q[Corr]")
-    axes.flat[0].legend(fontsize=6)
+        row[0].set_ylabel(r"$E_q[\mathrm{Corr}]$")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
+               frameon=False)
+    _save(fig, path)
 
 
 def fig_eq1(report: dict, path: str) -> None:
     r = _by_id(report, 3)
     data, const = r["data"], r["numbers"]["constant"]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for D, v in data["finite"].items():
-        a1.plot([2 * d for d in data["deltas"]], v["values"], lw=0.9, label=f"D = {D}")
-    a1.plot(data["x_integral"], data["integral"], "k-", lw=2, label="integral (Ci)")
+    a1.plot(data["x_integral"], data["integral"], label="integral (Ci)", **BOUND_STYLE)
+    for k, (D, v) in enumerate(data["finite"].items()):
+        ls = "-" if int(D) < 1024 else (0, (4, 2 + 2 * (k % 2)))  # large D lies on the integral: dashed
+        a1.plot([2 * d for d in data["deltas"]], v["values"], lw=0.9, ls=ls, label=f"D = {D}", zorder=3)
     a1.axhline(const, color="r", ls="--", lw=1, label=f"Eq. (1) constant {const:.3f}")
-    a1.set_xlabel("x = 2 Delta")
-    a1.set_ylabel("(1/D) Tr R(x)")
-    a1.legend(fontsize=6)
-    a2.loglog(data["err_dims"], data["max_err"], "o-", label="max |sum - integral|, x in [1, 100]")
-    a2.loglog(data["err_dims"], data["euler_maclaurin"], "--", label="first-order term max |cos x - cos(x/base)| / D")
+    a1.set_xlabel(r"$x = 2\Delta$")
+    a1.set_ylabel(r"$(1/D)\,\mathrm{Tr}\,R(x)$")
+    a1.set_title("finite-D sums vs the integral", fontsize=9)
+    a1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
+    a2.loglog(data["err_dims"], data["max_err"], "o-", label=r"max $|$sum $-$ integral$|$, $x \in [1, 100]$")
+    a2.loglog(data["err_dims"], data["euler_maclaurin"], "--",
+              label=r"first-order term max$|\cos x - \cos(x/\mathrm{base})|/D$")
     a2.set_xlabel("D")
-    a2.legend(fontsize=7)
+    a2.set_ylabel(r"max$_x$ |Riemann sum $-$ integral|")
+    a2.set_title("Riemann-sum error", fontsize=9)
+    a2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_table4(report: dict, path: str) -> None:
@@ -81,33 +106,53 @@ def fig_table4(report: dict, path: str) -> None:
     for ax, m in zip(axes[0], ms):
         for i, delta in enumerate(d["deltas"]):
             col = f"C{i}"
-            ax.plot(d["cs"], d["exact"][m][i], "-", color=col, lw=1, label=f"Delta={delta}")
+            ax.plot(d["cs"], d["exact"][m][i], "-", color=col, lw=1, label=rf"$\Delta$ = {delta}")
             ax.plot(d["cs"], d["printed"][m][i], "x", color=col, ms=5)
             ax.plot(d["cs"], d["mc"][m]["p"][i], ":", color=col, lw=1.2)
         ax.set_title(f"m = {m}: line bound, x printed, dotted Monte Carlo", fontsize=8)
         ax.set_xlabel("c")
-    axes[0][0].set_ylabel("Pr[Corr >= c] lower bound")
-    axes[0][0].legend(fontsize=6)
+    axes[0][0].set_ylabel(r"Pr[Corr $\geq$ c] lower bound")
+    handles, labels = axes[0][0].get_legend_handles_labels()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
+               frameon=False)
+    _save(fig, path)
 
 
 def fig_asymmetric(report: dict, path: str) -> None:
     res = _by_id(report, 5)["data"]["results"]
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    for mode, col in MODE_STYLE.items():
-        rows = [r for r in res if r["rho"] == mode]
-        ax.scatter([r["delta1"] + r["delta2"] for r in rows], [r["slack"] for r in rows], s=10,
-                   color=col, label=f"rho={mode}", alpha=0.7)
-    ax.axhline(0.0, color="k", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("Delta1 + Delta2")
-    ax.set_ylabel("E_q[Corr] - (1/D) Tr R(Delta1 + Delta2)")
-    ax.legend(fontsize=7)
+    fixed = next((r for r in report["checks"] if r.get("name") == "delta1_ne_delta2_fixed_rho"), None)
+    dims = sorted({r["D"] for r in res})
+    panels = [(mode, st["label"], [r for r in res if r["rho"] == mode]) for mode, st in MODE_STYLE.items()]
+    if fixed is not None:
+        rho_txt = ",".join(f"{x:g}" for x in fixed["numbers"]["rho"])
+        grid = [dict(g, D=fixed["numbers"]["D"], slack=g["mean"] - g["bound"]) for g in fixed["data"]["grid"]]
+        panels.append(("fixed", rf"fixed $\rho$ = ({rho_txt}) (check 6)", grid))
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6.2), sharey=True)
+    xs = [r["delta1"] + r["delta2"] for _, _, rows in panels for r in rows]
+    for ax, (mode, title, rows) in zip(axes.flat, panels):
+        for D, (col, mk) in zip(dims, DIM_STYLE):
+            sel = [r for r in rows if r["D"] == D]
+            if sel:
+                ax.scatter([r["delta1"] + r["delta2"] for r in sel], [r["slack"] for r in sel], s=14,
+                           color=col, marker=mk, alpha=0.75, label=f"D = {D}", zorder=3)
+        ax.axhline(0.0, color="k", lw=0.8, zorder=2)
+        ax.set_xscale("log")
+        ax.set_xlim(min(xs) / 1.3, max(xs) * 1.3)
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(r"$\Delta_1 + \Delta_2$")
+    for row in axes:
+        row[0].set_ylabel(r"$E_q[\mathrm{Corr}] - (1/D)\,\mathrm{Tr}\,R(\Delta_1 + \Delta_2)$", fontsize=8)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=c, marker=mk, ls="none", label=f"D = {D}") for D, (c, mk) in zip(dims, DIM_STYLE)]
+    fig.suptitle(r"$\Delta_1 \neq \Delta_2$: slack of the analogue bound (below 0 = bound fails)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=8,
+               frameon=False)
+    _save(fig, path)
 
 
 FIGURES = {

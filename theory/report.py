@@ -1,4 +1,4 @@
-"""Run the five checks and render/write the report (used by `theory/verify.py`)."""
+"""Run the six checks and render/write the report (used by `theory/verify.py`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,22 +15,25 @@ from theory import checks
 
 
 def run_all(cfg: checks.VerifyConfig, show_progress: bool | None = None) -> dict:
-    """Run checks 1-5 with independent random streams derived from cfg.seed."""
+    """Run checks 1-6 with independent random streams derived from cfg.seed."""
     t0 = time.perf_counter()
-    rng1, rng2, rng3, rng4, rng5 = (np.random.default_rng(s)
-                                    for s in np.random.SeedSequence(cfg.seed).spawn(5))
-    steps = 3 + len(cfg.dims) + len(cfg.pair_dims)
+    rng1, rng2, rng3, rng4, rng5, rng6 = (np.random.default_rng(s)
+                                          for s in np.random.SeedSequence(cfg.seed).spawn(6))
+    steps = 4 + len(cfg.dims) + len(cfg.pair_dims)
     # show_progress=None: a bar on an interactive terminal, silence in logs and tests.
     disable = None if show_progress is None else not show_progress
+    calls = [(checks.check_closed_form, rng1, False), (checks.check_theorem41, rng2, True),
+             (checks.check_eq1, rng3, False), (checks.check_table4, rng4, False),
+             (checks.check_asymmetric, rng5, True), (checks.check_fixed_rho, rng6, False)]
+    results = []
     with tqdm(total=steps, desc="theory checks", disable=disable, leave=False) as bar:
-        results = [checks.check_closed_form(cfg, rng1)]
-        bar.update(1)
-        results.append(checks.check_theorem41(cfg, rng2, progress=bar))
-        results.append(checks.check_eq1(cfg, rng3))
-        bar.update(1)
-        results.append(checks.check_table4(cfg, rng4))
-        bar.update(1)
-        results.append(checks.check_asymmetric(cfg, rng5, progress=bar))
+        for fn, rng, per_dim_progress in calls:
+            t = time.perf_counter()
+            r = fn(cfg, rng, progress=bar) if per_dim_progress else fn(cfg, rng)
+            r["wall_s"] = time.perf_counter() - t
+            results.append(r)
+            if not per_dim_progress:
+                bar.update(1)
     return {
         "title": "Numerical verification of Section 4.2 / Appendix C",
         "config": dataclasses.asdict(cfg),
@@ -46,7 +49,8 @@ def render_text(report: dict) -> str:
     cfg = report["config"]
     lines = [f"{report['title']}  (preset={cfg['preset']}, seed={report['seed']}, base={cfg['base']:g})", ""]
     for r in report["checks"]:
-        lines.append(f"[{'PASS' if r['passed'] else 'FAIL'}] {r['id']}. {r['title']}")
+        lines.append(f"[{'PASS' if r['passed'] else 'FAIL'}] {r['id']}. {r['name']}: {r['title']}"
+                     f"  ({r['wall_s']:.1f} s)")
         lines.append(f"       {r['summary']}")
         for f in r["findings"]:
             lines.append(f"       finding: {f}")
@@ -61,11 +65,11 @@ def render_markdown(report: dict, figures: list[str]) -> str:
     out = [f"# {report['title']}", "",
            f"Preset `{cfg['preset']}`, seed {report['seed']}, RoPE base {cfg['base']:g}, "
            f"wall time {report['wall_s']:.1f} s. Produced by `python theory/verify.py`.", "",
-           "| # | check | result |", "|---|---|---|"]
+           "| # | name | check | result |", "|---|---|---|---|"]
     for r in report["checks"]:
-        out.append(f"| {r['id']} | {r['title']} | {'PASS' if r['passed'] else 'FAIL'} |")
+        out.append(f"| {r['id']} | `{r['name']}` | {r['title']} | {'PASS' if r['passed'] else 'FAIL'} |")
     for r in report["checks"]:
-        out += ["", f"## {r['id']}. {r['title']}", "", f"**{'PASS' if r['passed'] else 'FAIL'}** - {r['summary']}"]
+        out += ["", f"## {r['id']}. `{r['name']}`: {r['title']}", "", f"**{'PASS' if r['passed'] else 'FAIL'}** - {r['summary']}"]
         if r["findings"]:
             out += ["", "Findings:", ""] + [f"- {f}" for f in r["findings"]]
         if r["id"] == 4:

@@ -1,19 +1,22 @@
 """Numerically verify the paper's theory (Section 4.2, Appendix C): `python theory/verify.py`.
 
 Prints PASS/FAIL per check with its numbers; `--out DIR` also writes report.json, report.md and
-PNG figures. Exit status 0 iff every identity/theorem check holds (limits of the paper's
-approximations are reported as findings, not failures); 1 if one fails; 2 on bad arguments.
+PNG figures. Exit status: 0 every identity/theorem check holds (limits of the paper's
+approximations are reported as findings, not failures); 1 a check fails or a runtime error;
+2 bad arguments (including an --out that cannot be created or written, found before computing);
+130 interrupted (Ctrl-C). Errors are one line on stderr.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 
 if __package__ in (None, ""):  # run by path: make the repo root importable even without install
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from theory.checks import paper_config, quick_config  # noqa: E402
+EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -56,11 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _prepare_out(out: str) -> bool:
+    """Create --out if needed and prove it is writable; returns whether it was created here."""
+    created = not os.path.exists(out)
+    os.makedirs(out, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+    os.close(fd)
+    os.remove(probe)
+    return created
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out!r} exists and is not a directory")
+    from theory.checks import paper_config, quick_config
+
     overrides = {"seed": args.seed, "base": args.base}
     if args.dims is not None:
         overrides["dims"] = args.dims
@@ -68,19 +83,45 @@ def main(argv=None) -> int:
         cfg = (quick_config if args.quick else paper_config)(**overrides)
     except ValueError as e:
         parser.error(str(e))
+    created = False
+    if args.out is not None:  # before computing: a bad --out must not cost the whole run
+        try:
+            created = _prepare_out(args.out)
+        except OSError as e:
+            parser.error(f"--out {args.out!r} is not a writable directory: {e.strerror or e}")
+    try:
+        return _run(cfg, args.out)
+    finally:
+        if created and not os.listdir(args.out):
+            os.rmdir(args.out)  # nothing written: leave no empty directory behind
+
+
+def _run(cfg, out: str | None) -> int:
     from theory.report import render_text, run_all, write_outputs
 
     report = run_all(cfg)
     print(render_text(report))
-    if args.out is not None:
+    if out is not None:
         try:
-            names = write_outputs(report, args.out)
+            names = write_outputs(report, out)
         except OSError as e:
-            print(f"verify.py: error: cannot write to {args.out!r}: {e.strerror or e}", file=sys.stderr)
-            return 2
-        print(f"wrote {', '.join(names)} to {args.out}")
-    return 0 if report["passed"] else 1
+            print(f"verify.py: error: cannot write to {out!r}: {e.strerror or e}", file=sys.stderr)
+            return EXIT_FAIL
+        print(f"wrote {', '.join(names)} to {out}")
+    return 0 if report["passed"] else EXIT_FAIL
+
+
+def cli(argv=None) -> int:
+    """main() with the exit-code convention: one line on stderr for an interrupt or a runtime error."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("verify.py: interrupted; rerun the same command to run the checks again", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - one line instead of a traceback
+        print(f"verify.py: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
