@@ -1,0 +1,83 @@
+"""The tables of RESULTS.md and README.md are regenerated from results/ and must match (JSON only)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_make_results():
+    spec = importlib.util.spec_from_file_location("make_results", ROOT / "scripts" / "make_results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+mr = _load_make_results()
+
+
+@pytest.mark.parametrize("doc", ["RESULTS.md", "README.md"])
+def test_tables_regenerate_without_difference(doc):
+    tables = mr.build_tables(ROOT / "results")
+    text = (ROOT / doc).read_text()
+    blocks = [m.group("name") for m in mr.BLOCK_RE.finditer(text)]
+    assert blocks, f"{doc} has no generated tables"
+    regenerated = mr.update(text, tables, doc)
+    if regenerated != text:
+        stale = [m.group("name") for m in mr.BLOCK_RE.finditer(text)
+                 if m.group("body") != tables.get(m.group("name"))]
+        pytest.fail(f"{doc}: tables {stale} differ from results/ (run python scripts/make_results.py)")
+
+
+def test_results_md_has_the_gpu_tables():
+    names = {m.group("name") for m in mr.BLOCK_RE.finditer((ROOT / "RESULTS.md").read_text())}
+    assert {"h200_table2", "h200_variants", "h200_letters", "quick_table2", "xmachine_L10"} <= names
+
+
+def test_a_changed_number_is_detected(tmp_path):
+    """Corrupt one value in a copy of results/: the regenerated RESULTS.md must differ."""
+    res = tmp_path / "results"
+    shutil.copytree(ROOT / "results", res, ignore=shutil.ignore_patterns("*.png"))
+    path = res / "table2_quick.json"
+    d = json.loads(path.read_text())
+    d["top3_success"]["10"]["mdm"]["ema"]["reverse"]["completion"][2] += 0.1
+    path.write_text(json.dumps(d))
+    text = (ROOT / "RESULTS.md").read_text()
+    assert mr.update(text, mr.build_tables(res)) != text
+
+
+def test_a_block_without_data_is_an_error(tmp_path):
+    text = "x\n<!-- table:nonexistent -->\nold\n<!-- /table:nonexistent -->\n"
+    with pytest.raises(mr.ResultsError):
+        mr.update(text, mr.build_tables(ROOT / "results"))
+
+
+def test_paper_constants_agree_with_the_package():
+    """The paper's Table 2 here equals toy_jax.analysis.PAPER_TABLE2 (read from source: no jax import)."""
+    import ast
+    tree = ast.parse((ROOT / "toy_jax" / "analysis.py").read_text())
+    values = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+              and any(getattr(t, "id", None) == "PAPER_TABLE2" for t in node.targets)]
+    assert values == [mr.PAPER_TABLE2]
+
+
+def test_every_results_json_carries_provenance():
+    for name in ("table2_quick.json", "ablations_quick.json", "table2_paper_L20_seed0.json"):
+        prov = json.loads((ROOT / "results" / name).read_text())["provenance"]
+        assert {"command", "commit", "platform", "date"} <= set(prov)
+    dig = json.loads((ROOT / "results" / mr.GPU_DIGEST).read_text())
+    assert {"code_commit", "platform"} <= set(dig["runs_of"])
+    assert {"command", "commit", "date"} <= set(dig["digest"])
+    for f in (ROOT / "results").glob("xmachine_L10_*.json"):
+        assert {"command", "commit", "platform", "date"} <= set(json.loads(f.read_text())["provenance"])
+
+
+def test_spread_and_per_seed_format():
+    assert mr.spread([0.1, 0.2, 0.6]) == "30.0 (10.0–60.0)"
+    assert mr.spread([0.5]) == "50.0"
+    assert mr.per_seed([0.0, 0.975, 0.0]) == "0.0 / 97.5 / 0.0"
