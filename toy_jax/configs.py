@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 POS_CHOICES = ("rope", "learned", "none")
 INIT_CHOICES = ("radd", "standard")
+EMBED_INIT_CHOICES = ("radd", "normal", "gpt2")  # U(+-1/sqrt d), N(0, 1), N(0, 0.02)
+T_SAMPLER_CHOICES = ("iid", "stratified")
 ATTENTION_CHOICES = ("full", "causal")
 OBJECTIVE_CHOICES = ("mdm", "arm")
 MODEL_CHOICES = ("mdm", "arm", "both")
@@ -51,6 +54,8 @@ class ModelConfig:
     init: str = "radd"  # radd | standard
     attention: str = "full"  # full | causal
     seq_len: int = 20  # needed by learned positions and RoPE tables
+    embed_init: str | None = None  # radd | normal | gpt2; None = what `init` says
+    ln_bias: float | None = None  # initial bias of every LayerNorm; None = what `init` says
 
     def __post_init__(self):
         _positive_int("d_model", self.d_model)
@@ -70,10 +75,30 @@ class ModelConfig:
         _choice("pos", self.pos, POS_CHOICES)
         _choice("init", self.init, INIT_CHOICES)
         _choice("attention", self.attention, ATTENTION_CHOICES)
+        if self.embed_init is not None:
+            _choice("embed_init", self.embed_init, EMBED_INIT_CHOICES)
+        if self.ln_bias is not None and (isinstance(self.ln_bias, bool) or not isinstance(
+                self.ln_bias, (int, float)) or not math.isfinite(self.ln_bias)):
+            raise ValueError(f"ln_bias must be a finite number, got {self.ln_bias!r}")
 
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_heads
+
+    @property
+    def embed_init_used(self) -> str:
+        """The embedding initialiser in effect: `embed_init`, else RADD's U(+-1/sqrt d) under
+        init='radd' and GPT-2's N(0, 0.02) under init='standard'."""
+        if self.embed_init is not None:
+            return self.embed_init
+        return "radd" if self.init == "radd" else "gpt2"
+
+    @property
+    def ln_bias_used(self) -> float:
+        """The initial LayerNorm bias in effect: `ln_bias`, else 1 (RADD) or 0 (GPT-2)."""
+        if self.ln_bias is not None:
+            return float(self.ln_bias)
+        return 1.0 if self.init == "radd" else 0.0
 
 
 @dataclass(frozen=True)
@@ -92,12 +117,14 @@ class TrainConfig:
     adam_eps: float = 1e-8
     ema_decay: float = 0.9999
     t_eps: float = 1e-3  # t = t_eps + (1 - t_eps) u keeps the 1/t weight <= 1/t_eps
+    t_sampler: str = "iid"  # iid | stratified (RADD's `vdm`: one u0 per batch, u_b = u0 + b/B)
     track_every: int = 10  # 0 disables in-loop tracking; then metrics every `log_every`
     log_every: int = 50
     ckpt_every: int = 500
 
     def __post_init__(self):
         _choice("objective", self.objective, OBJECTIVE_CHOICES)
+        _choice("t_sampler", self.t_sampler, T_SAMPLER_CHOICES)
         _positive_int("steps", self.steps)
         _positive_int("batch_size", self.batch_size)
         _positive_int("log_every", self.log_every)

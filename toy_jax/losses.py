@@ -17,6 +17,18 @@ def sample_t(key, batch: int, t_eps: float):
     return t_eps + (1.0 - t_eps) * jax.random.uniform(key, (batch,))
 
 
+def sample_t_stratified(key, batch: int, t_eps: float):
+    """RADD's low-discrepancy (`vdm`) sampler: one u0 ~ U[0, 1) per batch and
+    t_b = t_eps + (1 - t_eps) ((u0 + b / B) mod 1), b = 0..B-1: the B times are evenly spread
+    over [t_eps, 1), each still marginally uniform (lower-variance loss estimate)."""
+    u0 = jax.random.uniform(key, ())
+    u_B = jnp.mod(u0 + jnp.arange(batch, dtype=jnp.float32) / batch, 1.0)
+    return t_eps + (1.0 - t_eps) * u_B
+
+
+T_SAMPLERS = {"iid": sample_t, "stratified": sample_t_stratified}
+
+
 def mask_tokens(key, x_BxL, t_B):
     """x_t: each token independently replaced by [M] with probability t (forward process)."""
     masked_BxL = jax.random.uniform(key, x_BxL.shape) < t_B[:, None]
@@ -42,10 +54,11 @@ def mdm_loss_from_masks(logits_BxLxT, x_BxL, masked_BxL, t_B):
     return per_seq_B.mean()
 
 
-def mdm_loss(logits_fn, key, x_BxL, t_eps: float):
-    """Sample t and masks, run the model on x_t, return L_MDM (see `mdm_loss_from_masks`)."""
+def mdm_loss(logits_fn, key, x_BxL, t_eps: float, t_sampler: str = "iid"):
+    """Sample t (`T_SAMPLERS[t_sampler]`) and masks, run the model on x_t, return L_MDM (see
+    `mdm_loss_from_masks`)."""
     k_t, k_m = jax.random.split(key)
-    t_B = sample_t(k_t, x_BxL.shape[0], t_eps)
+    t_B = T_SAMPLERS[t_sampler](k_t, x_BxL.shape[0], t_eps)
     x_t, masked = mask_tokens(k_m, x_BxL, t_B)
     return mdm_loss_from_masks(logits_fn(x_t), x_BxL, masked, t_B)
 
@@ -59,9 +72,10 @@ def arm_loss_from_logits(logits_BxLxT, x_BxL):
     return token_nll(logits_BxLxT[:, :-1], x_BxL[:, 1:]).mean()
 
 
-def arm_loss(logits_fn, key, x_BxL, t_eps: float = 0.0):
-    """ARM objective on clean sequences (`key`, `t_eps` unused; same signature as mdm_loss)."""
-    del key, t_eps
+def arm_loss(logits_fn, key, x_BxL, t_eps: float = 0.0, t_sampler: str = "iid"):
+    """ARM objective on clean sequences (`key`, `t_eps`, `t_sampler` unused; same signature as
+    mdm_loss)."""
+    del key, t_eps, t_sampler
     return arm_loss_from_logits(logits_fn(x_BxL), x_BxL)
 
 

@@ -34,6 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the mask of the selected model(s) (ablation)")
     p.add_argument("--objective", choices=C.OBJECTIVE_CHOICES, default=None,
                    help="override the loss of the selected model(s) (ablation)")
+    add_override_flags(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
+    """The model / training / evaluation override flags (default None = the preset's value);
+    returns their dests. Shared with scripts/sweep.py, which applies them to every variant."""
+    from toy_jax import configs as C
+
+    n_actions = len(p._actions)
     g = p.add_argument_group("model overrides (default: the preset's)")
     g.add_argument("--pos", choices=C.POS_CHOICES, help="positions: rope | learned | none")
     g.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
@@ -41,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=float, help="dropout rate")
     g.add_argument("--init", choices=C.INIT_CHOICES, help="radd (RADD's init) | standard (GPT-2)")
     g.add_argument("--rope-base", type=float, dest="rope_base", help="RoPE base (10000)")
+    g.add_argument("--embed-init", choices=C.EMBED_INIT_CHOICES, dest="embed_init",
+                   help="embeddings: radd U(+-1/sqrt d) | normal N(0, 1) | gpt2 N(0, 0.02) "
+                        "(default: what --init says)")
+    g.add_argument("--ln-bias", type=float, dest="ln_bias", metavar="VALUE",
+                   help="initial bias of every LayerNorm (default: --init's, 1 radd, 0 standard)")
     t = p.add_argument_group("training overrides (default: the preset's)")
     t.add_argument("--steps", type=int, help="training steps")
     t.add_argument("--batch-size", type=int, dest="batch_size")
@@ -50,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", type=float, dest="weight_decay")
     t.add_argument("--ema-decay", type=float, dest="ema_decay")
     t.add_argument("--t-eps", type=float, dest="t_eps", help="t = t_eps + (1 - t_eps) u")
+    t.add_argument("--t-sampler", choices=C.T_SAMPLER_CHOICES, dest="t_sampler",
+                   help="iid (default) | stratified: RADD's low-discrepancy t, one u0 per batch")
     t.add_argument("--track-every", type=int, dest="track_every",
                    help="attention/infill tracking every N steps (0 = off; default 10)")
     t.add_argument("--log-every", type=int, dest="log_every",
@@ -58,8 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = p.add_argument_group("evaluation")
     e.add_argument("--top-k", type=int, dest="top_k", help="top-k sampling k (default 3)")
     e.add_argument("--eval-seed", type=int, dest="eval_seed", help="evaluation seed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
+    return [a.dest for a in p._actions[n_actions:]]
 
 
 def config_from_args(args):
@@ -69,10 +86,11 @@ def config_from_args(args):
     return make_config(
         L=args.L, preset=args.preset, model=args.model, seeds=tuple(args.seed),
         attention=args.attention, objective=args.objective,
-        model_overrides=pick(["pos", "n_heads", "d_model", "dropout", "init", "rope_base"]),
+        model_overrides=pick(["pos", "n_heads", "d_model", "dropout", "init", "rope_base",
+                              "embed_init", "ln_bias"]),
         train_overrides=pick(["steps", "batch_size", "lr", "warmup_steps", "grad_clip",
-                              "weight_decay", "ema_decay", "t_eps", "track_every", "log_every",
-                              "ckpt_every"]),
+                              "weight_decay", "ema_decay", "t_eps", "t_sampler", "track_every",
+                              "log_every", "ckpt_every"]),
         eval_overrides=pick(["top_k", "eval_seed"]))
 
 
