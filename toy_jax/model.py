@@ -19,6 +19,8 @@ kaiming-uniform(a=sqrt 5) linear layers, i.e. U(+-1/sqrt(fan_in)) for weights an
 kaiming-uniform(a=sqrt 5) embeddings, i.e. U(+-1/sqrt(d)); a zero output layer (weight and
 bias). `standard` is GPT-2's: N(0, 0.02) weights and embeddings, residual projections
 N(0, 0.02/sqrt 2), zero biases, LayerNorm (1, 0). Only values differ, never the architecture.
+`ModelConfig.embed_init` (radd | normal = N(0, 1), PyTorch's nn.Embedding default | gpt2) and
+`ModelConfig.ln_bias` override the embeddings and the initial bias of all three LayerNorms.
 """
 from __future__ import annotations
 
@@ -86,15 +88,20 @@ class ToyTransformer(nnx.Module):
         d, f, V, T, L = cfg.d_model, cfg.d_model * cfg.mlp_ratio, vocab.VOCAB_SIZE, \
             vocab.N_TARGETS, cfg.seq_len
         k = iter(jax.random.split(rngs.params(), 16))
+        emb = {"radd": lambda shape: _uniform(next(k), shape, 1.0 / math.sqrt(d)),
+               "normal": lambda shape: _normal(next(k), shape, 1.0),
+               "gpt2": lambda shape: _normal(next(k), shape, 0.02)}[cfg.embed_init_used]
+        ones = jnp.ones((d,), jnp.float32)
+        ln_bias = jnp.full((d,), cfg.ln_bias_used, jnp.float32)
+        # embeddings (token and learned positions) and LayerNorms follow `embed_init_used` and
+        # `ln_bias_used`: by default the values `init` names, drawn from the same keys
+        self.embed = nnx.Param(emb((V, d)))
+        self.pos_embed = nnx.Param(emb((L, d))) if cfg.pos == "learned" else None
+        self.ln1_scale, self.ln1_bias = nnx.Param(ones), nnx.Param(ln_bias)
+        self.ln2_scale, self.ln2_bias = nnx.Param(ones), nnx.Param(ln_bias)
+        self.lnf_scale, self.lnf_bias = nnx.Param(ones), nnx.Param(ln_bias)
         if cfg.init == "radd":
-            emb = lambda shape: _uniform(next(k), shape, 1.0 / math.sqrt(d))
             lin = lambda fan_in, shape: _uniform(next(k), shape, 1.0 / math.sqrt(fan_in))
-            self.embed = nnx.Param(emb((V, d)))
-            self.pos_embed = nnx.Param(emb((L, d))) if cfg.pos == "learned" else None
-            ones = jnp.ones((d,), jnp.float32)
-            self.ln1_scale, self.ln1_bias = nnx.Param(ones), nnx.Param(ones)
-            self.ln2_scale, self.ln2_bias = nnx.Param(ones), nnx.Param(ones)
-            self.lnf_scale, self.lnf_bias = nnx.Param(ones), nnx.Param(ones)
             self.w_qkv = nnx.Param(lin(d, (d, 3 * d)))
             self.w_out = nnx.Param(lin(d, (d, d)))
             self.w_mlp1, self.b_mlp1 = nnx.Param(lin(d, (d, f))), nnx.Param(lin(d, (f,)))
@@ -103,13 +110,6 @@ class ToyTransformer(nnx.Module):
             self.b_head = nnx.Param(jnp.zeros((T,), jnp.float32))
         else:  # GPT-2
             std, std_res = 0.02, 0.02 / math.sqrt(2.0)
-            self.embed = nnx.Param(_normal(next(k), (V, d), std))
-            self.pos_embed = nnx.Param(_normal(next(k), (L, d), std)) \
-                if cfg.pos == "learned" else None
-            ones, zeros = jnp.ones((d,), jnp.float32), jnp.zeros((d,), jnp.float32)
-            self.ln1_scale, self.ln1_bias = nnx.Param(ones), nnx.Param(zeros)
-            self.ln2_scale, self.ln2_bias = nnx.Param(ones), nnx.Param(zeros)
-            self.lnf_scale, self.lnf_bias = nnx.Param(ones), nnx.Param(zeros)
             self.w_qkv = nnx.Param(_normal(next(k), (d, 3 * d), std))
             self.w_out = nnx.Param(_normal(next(k), (d, d), std_res))
             self.w_mlp1 = nnx.Param(_normal(next(k), (d, f), std))

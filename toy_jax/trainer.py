@@ -85,7 +85,7 @@ def make_step(graphdef, mcfg: ModelConfig, tcfg: TrainConfig, L: int):
 
         def loss_fn(params):
             logits_fn = lambda x: apply(graphdef, params, x, dropout_key=k_drop)
-            return objective(logits_fn, k_loss, x_BxL, tcfg.t_eps)
+            return objective(logits_fn, k_loss, x_BxL, tcfg.t_eps, tcfg.t_sampler)
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
