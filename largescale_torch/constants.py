@@ -79,3 +79,12 @@ PAPER_TABLE1 = {
     ("person_description", "d2p"): {"llada": (99.7, 41.3), "llama": (83.0, 1.8), "qwen": (80.0, 1.5)},
     ("trex", "forward"): {"llada": (92.3, 81.5), "llama": (87.3, 2.8), "qwen": (89.8, 2.3)},
 }
+
+# --- Command-line exit codes (every CLI of the project) --------------------------------------
+EXIT_BAD_ARGS = 2  # bad arguments or config (argparse's own code)
+EXIT_FAILURE = 1  # runtime failure
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+
+class ConfigError(ValueError):
+    """A bad argument or configuration (exit code 2), as opposed to a runtime failure (1)."""

@@ -27,6 +27,7 @@ class EvalConfig:
     steps: int = SAMPLER_STEPS
     temperature: float = TEMPERATURE
     batch_size: int = 32
+    chat_template: bool = False  # prompts inside the model's chat template (training's setting)
 
 
 def normalise(text: str) -> str:
@@ -52,7 +53,7 @@ def predict(model, tokenizer, ids, examples: list[Example], is_mdm: bool, cfg: E
     """Decoded answers, in the order of `examples`; queries batched by prompt length."""
     from largescale_torch.generation import arm_generate, mdm_generate
 
-    prompts = [list(encode(tokenizer, e.prompt, e.target).prompt) for e in examples]
+    prompts = [list(encode(tokenizer, e.prompt, e.target, chat=cfg.chat_template).prompt) for e in examples]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[str] = [""] * len(prompts)
     starts = range(0, len(order), cfg.batch_size)

@@ -16,6 +16,7 @@ from largescale_torch.constants import (
     MODEL_IDS,
     STOP_TOKEN_STRINGS,
     TINY_PRESETS,
+    ConfigError,
 )
 
 FAMILY_OF_MODEL_TYPE = {"llada": "llada", "llama": "llama", "qwen2": "qwen"}
@@ -48,10 +49,13 @@ def _read_config(path: str) -> dict:
     if local.is_dir():
         cfg = local / "config.json"
         if not cfg.is_file():
-            raise FileNotFoundError(f"model directory {local} has no config.json")
-        return json.loads(cfg.read_text())
+            raise ConfigError(f"model directory {local} has no config.json")
+        try:
+            return json.loads(cfg.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"malformed {cfg}: {err.msg}") from None
     if local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1:
-        raise FileNotFoundError(f"model {path!r} is neither a local directory nor a hub id (owner/name)")
+        raise ConfigError(f"model {path!r} is neither a local directory nor a hub id (owner/name)")
     from huggingface_hub import hf_hub_download  # user path: needs the hub
 
     return json.loads(Path(hf_hub_download(path, "config.json")).read_text())
@@ -66,6 +70,8 @@ def resolve_model(name: str, data_dir: str | None = None) -> ModelSpec:
     path = MODEL_IDS.get(name, name)
     try:
         cfg = _read_config(path)
+    except ConfigError as err:
+        raise ConfigError(f"cannot load model {name!r}: {err}") from None
     except (OSError, ValueError) as err:
         raise ValueError(f"cannot load model {name!r}: {err}") from None
     except Exception as err:  # hub errors come in many classes
@@ -79,6 +85,21 @@ def _local_snapshot(path: str) -> Path:
     from huggingface_hub import snapshot_download  # user path: needs the hub
 
     return Path(snapshot_download(path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+
+
+def model_source(spec: ModelSpec) -> dict:
+    """Where the weights come from: the hub id and its snapshot commit, or the local directory.
+
+    A hub id is resolved through the local hub cache (`.../snapshots/<commit>`), so the recorded
+    revision is the one that is loaded.
+    """
+    local = Path(spec.path).expanduser()
+    if local.is_dir():
+        resolved = local.resolve()
+        revision = resolved.name if resolved.parent.name == "snapshots" else None
+        return {"name": spec.name, "local_path": str(resolved), "hub_revision": revision}
+    snap = _local_snapshot(spec.path).resolve()
+    return {"name": spec.name, "hub_id": spec.path, "hub_revision": snap.name, "local_path": str(snap)}
 
 
 def pick_dtype(requested: str = "auto") -> torch.dtype:
@@ -152,6 +173,8 @@ def load_base(spec: ModelSpec, dtype: torch.dtype):
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"cannot load model {spec.name!r}: {msg}") from None
     ids = token_ids(tokenizer, model.config)
+    model.name_or_path = spec.path  # adapter_config.json then names its base (hub id or directory)
+    model.config._name_or_path = spec.path
     if spec.is_mdm:
         if ids.mask is None:
             raise ValueError(f"model {spec.name!r} has no mask token id")

@@ -2,7 +2,9 @@
 
 Toy-size networks of the three architectures with random weights (fixed seed), and a
 byte-level BPE tokenizer trained with `tokenizers` on the text of all five tasks, saved as
-`tokenizer.json` + `tokenizer_config.json` like the real checkpoints. `tiny-llada` is saved
+`tokenizer.json` + `tokenizer_config.json` like the real checkpoints, with the special tokens,
+BOS/EOS/pad/mask roles and chat-template layout of the real Instruct tokenizers (see
+`SPECIAL_TOKENS` and `CHAT_TEMPLATES`). `tiny-llada` is saved
 in LLaDA's own checkpoint format (OLMo-style config.json, `model.transformer.*` tensor
 names, two safetensors shards) so that the LLaDA loader path runs too.
 """
@@ -19,16 +21,59 @@ import torch
 from largescale_torch.constants import DATASET_DIRECTIONS, TINY_PRESETS
 from largescale_torch.paths import cache_dir
 
-PRESET_VERSION = "v2"
+PRESET_VERSION = "v3"
 PRESET_SEED = 0
 VOCAB_SIZE = 1024
 TINY_DIMS = dict(hidden=32, layers=2, heads=4, kv_heads=2, ffn=64, max_positions=512)
 
+# family: (special tokens in id order, bos, eos, pad, BOS added by the tokenizer itself). As in the
+# real Instruct tokenizers: Meta-Llama-3.1-8B-Instruct adds <|begin_of_text|> and ends turns and
+# sequences with <|eot_id|>; Qwen2.5-7B-Instruct has no BOS, EOS <|im_end|>, pad <|endoftext|>;
+# LLaDA-8B-Instruct does not add its BOS (add_bos_token false: only the chat template writes it),
+# EOS = pad = <|endoftext|>, turns end with <|eot_id|>, mask <|mdm_mask|>.
 SPECIAL_TOKENS = {
-    # family: (special tokens in id order, bos, eos, pad, add bos to every encoding)
-    "llama": (["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"], "<|begin_of_text|>", "<|eot_id|>", None, True),
+    "llama": (["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+              "<|begin_of_text|>", "<|eot_id|>", None, True),
     "qwen": (["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None, "<|im_end|>", "<|endoftext|>", False),
-    "llada": (["<|startoftext|>", "<|endoftext|>", "<|eot_id|>", "<|mdm_mask|>"], "<|startoftext|>", "<|endoftext|>", "<|endoftext|>", True),
+    "llada": (["<|startoftext|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+               "<|mdm_mask|>"], "<|startoftext|>", "<|endoftext|>", "<|endoftext|>", False),
+}
+
+# Chat templates that render what the real Instruct templates render for user/assistant turns
+# without tools (LLaMA-3.1: the default system block with its knowledge-cutoff and date lines;
+# Qwen2.5: the default system message; LLaDA: BOS, then header/content/<|eot_id|> per turn and
+# always the assistant header). tests/test_largescale_protocol.py pins the rendered strings.
+CHAT_TEMPLATES = {
+    "llama": (
+        "{{- bos_token }}"
+        "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' }}"
+        "{{- 'Cutting Knowledge Date: December 2023\\nToday Date: 26 Jul 2024\\n\\n' }}"
+        "{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] | trim }}"
+        "{%- set messages = messages[1:] %}{%- endif %}"
+        "{{- '<|eot_id|>' }}"
+        "{%- for message in messages %}"
+        "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim"
+        " + '<|eot_id|>' }}"
+        "{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+    ),
+    "qwen": (
+        "{%- if messages[0]['role'] != 'system' %}"
+        "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+        "{%- endif %}"
+        "{%- for message in messages %}"
+        "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+        "{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+    ),
+    "llada": (
+        "{%- for message in messages %}"
+        "{%- if loop.first %}{{- bos_token }}{%- endif %}"
+        "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim"
+        " + '<|eot_id|>' }}"
+        "{%- endfor %}"
+        "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+    ),
 }
 
 
@@ -77,7 +122,9 @@ def train_tokenizer(family: str, texts: list[str], vocab_size: int = VOCAB_SIZE)
         kwargs["pad_token"] = pad
     if family == "llada":
         kwargs["mask_token"] = "<|mdm_mask|>"
-    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=TINY_DIMS["max_positions"], **kwargs)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=TINY_DIMS["max_positions"], **kwargs)
+    fast.chat_template = CHAT_TEMPLATES[family]
+    return fast
 
 
 def _llama_like_config(family: str, tokenizer):

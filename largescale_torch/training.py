@@ -1,7 +1,9 @@
 """LoRA finetuning on one direction, periodic evaluation in both, checkpoints and resume (Appendix D).
 
 Run directory:
-  config.json         the TrainConfig and what it resolved to
+  config.json         the TrainConfig, what it resolved to, and provenance: git commit, library
+                      versions, model hub revision or local path, data checksum (earlier starts of
+                      a resumed run in provenance_history)
   dataset.json        the exact train / forward / reverse examples (incl. the Parent-Child selection)
   metrics.jsonl       one line per epoch (loss) and per evaluation (accuracies)
   checkpoints/epoch_XXXX/   LoRA adapter (+ optimizer/trainer state in the latest one)
@@ -25,15 +27,26 @@ import torch
 from tqdm.auto import tqdm
 
 from largescale_torch import constants as C
-from largescale_torch.batching import arm_train_batch, encode, mdm_response, mdm_train_batch
+from largescale_torch.batching import (
+    MDM_PAD_TO,
+    arm_train_batch,
+    encode,
+    mdm_response,
+    mdm_train_batch,
+    turn_end_id,
+)
+from largescale_torch.constants import ConfigError
 from largescale_torch.data import build_task
+from largescale_torch.data.person_description import D2P_COMPLETIONS
 from largescale_torch.evaluation import MATCH_RULE, PREFIX_RULE, EvalConfig, evaluate_directions
 from largescale_torch.losses import arm_loss, mdm_corrupt, mdm_loss
-from largescale_torch.modeling import add_lora, load_base, pick_dtype, resolve_model
+from largescale_torch.modeling import add_lora, load_base, model_source, pick_dtype, resolve_model
 
 REPORT_TO = ("none", "wandb", "tensorboard")
 # Fields that may change when an existing run directory is resumed.
 RESUMABLE_CHANGES = ("epochs", "report_to", "eval_batch_size")
+# Not part of a run's identity: the run directory itself (however it is spelled).
+IDENTITY_EXEMPT = ("out",)
 
 
 @dataclass(frozen=True)
@@ -61,34 +74,44 @@ class TrainConfig:
     eval_batch_size: int = 32
     dtype: str = "auto"
     report_to: str = "none"
+    # Protocol choices (defaults follow the paper / LLaDA's reference; see the README):
+    chat_template: bool = True  # prompts inside each Instruct model's chat template
+    mdm_pad_to: str = "batch"  # LLaDA SFT: EOS-pad answers to the longest in the mini-batch ("gen_length": to 32)
+    d2p_completions: str = "name"  # D2P training answers: bare names ("verbatim": upstream text)
     # Train every weight instead of a LoRA adapter (small models trained from scratch, largescale_torch/mini.py).
     full_finetune: bool = False
 
     def validate(self) -> None:
+        """Raise ConfigError (exit code 2) on any bad field."""
         C_dirs = C.DATASET_DIRECTIONS
         if self.dataset not in C_dirs:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(C_dirs)}")
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(C_dirs)}")
         if self.direction not in C_dirs[self.dataset]:
-            raise ValueError(f"direction {self.direction!r} does not fit dataset {self.dataset!r}; "
-                             f"choose one of {', '.join(C_dirs[self.dataset])}")
+            raise ConfigError(f"direction {self.direction!r} does not fit dataset {self.dataset!r}; "
+                              f"choose one of {', '.join(C_dirs[self.dataset])}")
         for name in ("epochs", "batch_size", "eval_every", "save_every", "lora_r", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"--lr must be a positive number, got {self.lr}")
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
         if self.report_to not in REPORT_TO:
-            raise ValueError(f"unknown --report-to {self.report_to!r}; choose one of {', '.join(REPORT_TO)}")
+            raise ConfigError(f"unknown --report-to {self.report_to!r}; choose one of {', '.join(REPORT_TO)}")
         if self.dtype not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"unknown --dtype {self.dtype!r}; choose auto, bf16 or fp32")
+            raise ConfigError(f"unknown --dtype {self.dtype!r}; choose auto, bf16 or fp32")
         for name in ("max_train_examples", "max_eval_examples"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.mdm_pad_to not in MDM_PAD_TO:
+            raise ConfigError(f"unknown --mdm-pad-to {self.mdm_pad_to!r}; choose one of {', '.join(MDM_PAD_TO)}")
+        if self.d2p_completions not in D2P_COMPLETIONS:
+            raise ConfigError(f"unknown --d2p-completions {self.d2p_completions!r}; "
+                              f"choose one of {', '.join(D2P_COMPLETIONS)}")
 
 
 def paper_lr(family: str, dataset: str) -> float:
     """Appendix D learning rate for a model family and dataset."""
     if family not in C.LEARNING_RATES:
-        raise ValueError(f"no Appendix D learning rate for model family {family!r}; pass --lr")
+        raise ConfigError(f"no Appendix D learning rate for model family {family!r}; pass --lr")
     table = C.LEARNING_RATES[family]
     return table.get(dataset, table["default"])
 
@@ -104,26 +127,83 @@ def _check_report_backend(name: str) -> None:
 
     module = {"wandb": "wandb", "tensorboard": "tensorboard"}.get(name)
     if module and importlib.util.find_spec(module) is None:
-        raise ValueError(f"--report-to {name} needs the {module} package (pip install {module})")
+        raise ConfigError(f"--report-to {name} needs the {module} package (pip install {module})")
 
 
-def _latest_checkpoint(out: Path) -> Path | None:
-    ckpts = sorted(p for p in (out / "checkpoints").glob("epoch_*") if (p / "trainer_state.pt").is_file())
+def latest_checkpoint(out: str | Path) -> Path | None:
+    """The newest checkpoint with trainer state (the one a rerun resumes from), if any."""
+    ckpts = sorted(p for p in (Path(out) / "checkpoints").glob("epoch_*") if (p / "trainer_state.pt").is_file())
     return ckpts[-1] if ckpts else None
 
 
-def _prepare_out(cfg: TrainConfig, resolved: dict) -> None:
+_latest_checkpoint = latest_checkpoint
+
+
+def canonical_out(out: str) -> str:
+    """The run directory as an absolute path, so `./run2` and `/abs/run2` name the same run."""
+    return str(Path(out).expanduser().resolve())
+
+
+def _git_commit() -> dict:
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    if head.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
+
+
+def provenance(spec, data_dir: str | None, needs_files: bool) -> dict:
+    """Commit, library versions, model source/revision and the data checksum of this run."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    libs = {}
+    for name in ("torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy",
+                 "huggingface_hub"):
+        try:
+            libs[name] = version(name)
+        except PackageNotFoundError:
+            libs[name] = None
+    if needs_files:
+        from largescale_torch.data.source import data_checksum, resolve_data_dir
+
+        data = data_checksum(resolve_data_dir(data_dir))
+    else:
+        data = {"root": None, "sha256": None, "files": {}, "note": "generated in code (data/trex.py)"}
+    return {"git": _git_commit(), "python": platform.python_version(), "platform": platform.platform(),
+            "libraries": libs, "model": model_source(spec), "data": data,
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _identity(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES and k not in IDENTITY_EXEMPT}
+
+
+def _prepare_out(cfg: TrainConfig, resolved: dict, prov: dict | None = None) -> None:
     """Create the run directory, or check that an existing one holds the same run."""
     out = Path(cfg.out)
     cfg_path = out / "config.json"
     record = {"config": dataclasses.asdict(cfg), "resolved": resolved}
     if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text())
-        a = {k: v for k, v in old.get("config", {}).items() if k not in RESUMABLE_CHANGES}
-        b = {k: v for k, v in record["config"].items() if k not in RESUMABLE_CHANGES}
+        try:
+            old = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{cfg_path} is not valid JSON ({err.msg}); use another --out") from None
+        a, b = _identity(old.get("config", {})), _identity(record["config"])
         if a != b:
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            raise ValueError(f"{out} holds a run with a different config ({', '.join(diff)}); use another --out")
+            raise ConfigError(f"{out} holds a run with a different config ({', '.join(diff)}); use another --out")
+        record["provenance_history"] = old.get("provenance_history", []) + (
+            [old["provenance"]] if "provenance" in old else [])
+    if prov is not None:
+        record["provenance"] = prov
     out.mkdir(parents=True, exist_ok=True)
     _write_json(cfg_path, record)
 
@@ -145,6 +225,7 @@ def run(cfg: TrainConfig) -> dict:
     from accelerate import Accelerator
 
     cfg.validate()
+    cfg = dataclasses.replace(cfg, out=canonical_out(cfg.out))
     _check_report_backend(cfg.report_to)
     start = time.time()
     accelerator = Accelerator(
@@ -155,9 +236,10 @@ def run(cfg: TrainConfig) -> dict:
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
     if cfg.batch_size % world:
-        raise ValueError(f"--batch-size {cfg.batch_size} is not divisible by {world} processes")
+        raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by {world} processes")
 
-    task = build_task(cfg.dataset, cfg.direction, data_dir=cfg.data_dir, seed=cfg.data_seed)
+    task = build_task(cfg.dataset, cfg.direction, data_dir=cfg.data_dir, seed=cfg.data_seed,
+                      d2p_completions=cfg.d2p_completions)
     if main:
         spec = resolve_model(cfg.model, cfg.data_dir)  # builds a tiny preset once
     accelerator.wait_for_everyone()
@@ -169,7 +251,8 @@ def run(cfg: TrainConfig) -> dict:
                 "dtype": str(dtype).replace("torch.", ""), "num_processes": world,
                 "counts": {"train": len(task.train), "forward": len(task.forward), "reverse": len(task.reverse)}}
     if main:
-        _prepare_out(cfg, resolved)
+        prov = provenance(spec, cfg.data_dir, needs_files=cfg.dataset != "trex")
+        _prepare_out(cfg, resolved, prov)
         _write_json(out / "dataset.json", task.to_dict())
     accelerator.wait_for_everyone()
 
@@ -179,10 +262,11 @@ def run(cfg: TrainConfig) -> dict:
     train = list(task.train[: cfg.max_train_examples])
     forward = list(task.forward[: cfg.max_eval_examples])
     reverse = list(task.reverse[: cfg.max_eval_examples])
-    encoded = [encode(tokenizer, e.prompt, e.target) for e in train]
+    encoded = [encode(tokenizer, e.prompt, e.target, chat=cfg.chat_template) for e in train]
+    end_id = turn_end_id(tokenizer) if cfg.chat_template else ids.eos  # closes every answer
     if spec.is_mdm:
         for e in encoded:
-            mdm_response(e.completion, ids.eos, C.GEN_LENGTH)  # fail early on over-long completions
+            mdm_response(e.completion, ids.eos, C.GEN_LENGTH, end_id)  # fail early on over-long completions
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
 
@@ -210,7 +294,7 @@ def run(cfg: TrainConfig) -> dict:
     if cfg.report_to != "none":
         accelerator.init_trackers("reversal-mdm", config={**dataclasses.asdict(cfg), **resolved})
 
-    eval_cfg = EvalConfig(batch_size=cfg.eval_batch_size)
+    eval_cfg = EvalConfig(batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
     per_proc = cfg.batch_size // world
     n_batches = math.ceil(len(encoded) / cfg.batch_size)
     bar = tqdm(total=(cfg.epochs - start_epoch + 1) * n_batches, desc="train", disable=not main)
@@ -237,7 +321,7 @@ def run(cfg: TrainConfig) -> dict:
                 mine, weight = batch_idx[:1], 0.0
             rows = [encoded[i] for i in mine]
             if spec.is_mdm:
-                bt = mdm_train_batch(rows, ids.pad, ids.eos, C.GEN_LENGTH)
+                bt = mdm_train_batch(rows, ids.pad, ids.eos, C.GEN_LENGTH, end_id=end_id, pad_to=cfg.mdm_pad_to)
                 bt = {k: v.to(accelerator.device) for k, v in bt.items()}
                 noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], bt["response_mask"], ids.mask,
                                                     cfg.mask_eps, gen)
@@ -245,7 +329,7 @@ def run(cfg: TrainConfig) -> dict:
                                position_ids=bt["position_ids"]).logits
                 loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, bt["response_mask"])
             else:
-                bt = {k: v.to(accelerator.device) for k, v in arm_train_batch(rows, ids.pad, ids.eos).items()}
+                bt = {k: v.to(accelerator.device) for k, v in arm_train_batch(rows, ids.pad, ids.eos, end_id).items()}
                 logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
                 loss = arm_loss(logits, bt["labels"])
             if not torch.isfinite(loss):
@@ -307,6 +391,7 @@ def run(cfg: TrainConfig) -> dict:
         "protocol": {"decoding": "LLaDA low-confidence remasking" if spec.is_mdm else "greedy",
                      **dataclasses.asdict(eval_cfg)},
         "config": dataclasses.asdict(cfg), "resolved": resolved,
+        "provenance": json.loads((out / "config.json").read_text()).get("provenance") if main else None,
         "wall_time_s": round(time.time() - start, 2),
     }
     if main:

@@ -5,6 +5,7 @@
 Both paths decode the same reverse queries of Parent-Child with the paper's settings
 (gen length 32, block 32, 32 steps, temperature 0); the one-at-a-time loop is the same sampler
 with batch 1. Answers agree except where the random toy model's confidences nearly tie.
+Exit codes: 0 done, 2 bad arguments, 1 runtime failure (e.g. data not found), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -13,14 +14,44 @@ import sys
 import time
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python scripts/bench_sampler.py", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--queries", type=_positive, default=64,
+                   help="number of Parent-Child reverse queries decoded by both paths")
+    p.add_argument("--batch-size", type=_positive, default=64,
+                   help="queries per batched sampler call (the one-at-a-time path always uses 1)")
+    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (shared machines: keep 1)")
+    p.add_argument("--data-dir", default=None,
+                   help="Berglund et al. data (default: $REVERSAL_CURSE_DATA, else download at a pinned commit)")
+    return p
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python scripts/bench_sampler.py", description=__doc__.splitlines()[0])
-    p.add_argument("--queries", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machines: keep 1)")
-    p.add_argument("--data-dir", default=None)
-    args = p.parse_args(argv)
+    from largescale_torch.constants import EXIT_INTERRUPTED
+
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv=None) -> int:
+    args = build_parser().parse_args(argv)  # exits 2 on bad flags
     import torch
+
+    from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, ConfigError
 
     from largescale_torch.batching import encode
     from largescale_torch.data import build_task
@@ -32,9 +63,12 @@ def main(argv=None) -> int:
         task = build_task("parent_child", "p2c", data_dir=args.data_dir)
         spec = resolve_model("tiny-llada", args.data_dir)
         model, tok, ids = load_base(spec, torch.float32)
+    except ConfigError as err:
+        print(f"error: {err}".splitlines()[0], file=sys.stderr)
+        return EXIT_BAD_ARGS
     except (ValueError, OSError) as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     prompts = [list(encode(tok, e.prompt, e.target).prompt) for e in task.reverse[: args.queries]]
     mdm_generate(model, prompts[:2], ids)  # warm-up
     t0 = time.perf_counter()

@@ -1,9 +1,14 @@
 """Collect finetune.py run directories into Table 1 (mean +- s.e.m. over seeds beside the paper).
 
-    python scripts/table1.py [ROOT_OR_RUN_DIR ...] [--metric exact|prefix] [--which final|best] [--out table1.md]
+    python scripts/table1.py [ROOT_OR_RUN_DIR ...] [--final] [--metric exact|prefix] [--out table1.md]
 
 Every directory below the given paths that holds a results.json is one run; runs are grouped
 by (model family, dataset, direction). Accuracies are printed in percent.
+
+By default each run contributes its best forward and its best reverse accuracy over the
+evaluations of training (every 10 epochs and the last), which is what Appendix D reports ("the
+best forward and reverse accuracies were logged"); `--final` uses the last evaluation instead.
+Exit codes: 0 done, 2 bad arguments, 1 unreadable or missing runs, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -14,9 +19,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from largescale_torch.constants import PAPER_TABLE1, TABLE1_ROWS
+from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRUPTED, PAPER_TABLE1, TABLE1_ROWS
 
 FAMILIES = ("llada", "llama", "qwen")
+WHICH_LABEL = {
+    "best": "best-of-checkpoints accuracy (per run and direction, the best evaluation, as Appendix D logs)",
+    "final": "final-epoch accuracy (last evaluation of each run)",
+}
 
 
 def find_runs(paths: list[str]) -> list[dict]:
@@ -49,7 +58,7 @@ def _value(run: dict, direction: str, metric: str, which: str) -> float:
     return run[direction][which]
 
 
-def collect(runs: list[dict], metric: str = "exact", which: str = "final") -> dict:
+def collect(runs: list[dict], metric: str = "exact", which: str = "best") -> dict:
     """{(dataset, direction): {family: {"forward": (mean, sem, n), "reverse": ...}}} in percent."""
     grouped = defaultdict(list)
     for r in runs:
@@ -75,7 +84,7 @@ def _fmt(cell, d) -> str:
 def render(table: dict, metric: str, which: str) -> str:
     head = "| Train dataset | " + " | ".join(
         f"{f} F (ours) | {f} F (paper) | {f} R (ours) | {f} R (paper)" for f in FAMILIES) + " |"
-    lines = [f"Table 1 ({metric} match, {which} accuracy, %; mean ± s.e.m. over seeds)", "", head,
+    lines = [f"Table 1 ({metric} match, {WHICH_LABEL[which]}; %, mean ± s.e.m. over seeds)", "", head,
              "|" + "---|" * (1 + 4 * len(FAMILIES))]
     for ds, dr, label in TABLE1_ROWS:
         cells = []
@@ -95,19 +104,37 @@ def render(table: dict, metric: str, which: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python scripts/table1.py", description=__doc__.splitlines()[0])
-    p.add_argument("paths", nargs="*", default=["runs/table1"])
-    p.add_argument("--metric", default="exact", help="exact (paper) | prefix")
-    p.add_argument("--which", default="final", help="final | best (best over evaluations)")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python scripts/table1.py", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("paths", nargs="*", default=["runs/table1"],
+                   help="run directories, or roots searched recursively for results.json (one per run)")
+    p.add_argument("--metric", default="exact", choices=("exact", "prefix"),
+                   help="exact (the paper's) | prefix (secondary; recorded for the final evaluation only)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--final", dest="which", action="store_const", const="final",
+                       help="final-epoch accuracy instead of the best over checkpoints")
+    which.add_argument("--which", dest="which", choices=("best", "final"), default=None,
+                       help="best (default for exact: Appendix D's best-of-checkpoints) | final")
     p.add_argument("--out", default=None, help="also write the table (markdown) and table1.json beside it")
-    args = p.parse_args(argv)
-    if args.metric not in ("exact", "prefix") or args.which not in ("final", "best"):
-        print("error: --metric must be exact|prefix and --which final|best", file=sys.stderr)
-        return 1
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv=None) -> int:
+    args = build_parser().parse_args(argv)  # exits 2 on bad flags
+    if args.which is None:
+        args.which = "final" if args.metric == "prefix" else "best"
     if args.metric == "prefix" and args.which == "best":
-        print("error: the prefix metric is recorded for the final evaluation only", file=sys.stderr)
-        return 1
+        print("error: the prefix metric is recorded for the final evaluation only; add --final", file=sys.stderr)
+        return EXIT_BAD_ARGS
     try:
         runs = find_runs(args.paths)
         if not runs:
@@ -115,14 +142,19 @@ def main(argv=None) -> int:
         table = collect(runs, args.metric, args.which)
     except (OSError, ValueError, KeyError) as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     text = render(table, args.metric, args.which)
     print(text)
     if args.out:
         out = Path(args.out)
-        out.write_text(text + "\n")
-        out.with_suffix(".json").write_text(json.dumps(
-            {f"{ds}/{dr}": row for (ds, dr), row in table.items()}, indent=2))
+        try:
+            out.write_text(text + "\n")
+            out.with_suffix(".json").write_text(json.dumps(
+                {"which": args.which, "metric": args.metric,
+                 "rows": {f"{ds}/{dr}": row for (ds, dr), row in table.items()}}, indent=2))
+        except OSError as err:
+            print(f"error: cannot write {out}: {err.strerror or err}", file=sys.stderr)
+            return EXIT_FAILURE
     return 0
 
 

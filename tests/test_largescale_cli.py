@@ -19,9 +19,9 @@ E2E = {
 }
 
 
-def _run(args, data_dir, timeout=120):  # noqa: F811
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO,
-                          env=subprocess_env(data_dir), timeout=timeout)
+def _run(args, data_dir=None, timeout=120, cwd=REPO):  # noqa: F811
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd,
+                          env=subprocess_env(), timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,8 @@ def runs(tmp_path_factory, data_dir):  # noqa: F811
     for preset, (dataset, direction) in E2E.items():
         d = root / preset
         r = _run([FINETUNE, "--model", preset, "--dataset", dataset, "--direction", direction, "--seed", "1",
-                  "--out", str(d), "--epochs", "1", "--max-train-examples", "8", "--max-eval-examples", "4"],
-                 data_dir)
+                  "--out", str(d), "--epochs", "1", "--max-train-examples", "8", "--max-eval-examples", "4",
+                  "--data-dir", data_dir])
         assert r.returncode == 0, r.stderr[-2000:]
         out[preset] = (d, r)
     return out
@@ -48,8 +48,19 @@ def test_e2e_finetune_and_eval(runs, preset):
     assert res["protocol"]["gen_length"] == 32 and res["protocol"]["max_new_tokens"] == 32
     for f in ("config.json", "dataset.json", "metrics.jsonl", "predictions.jsonl"):
         assert (d / f).is_file()
+    resolved_model = json.loads((d / "config.json").read_text())["resolved"]["model_path"]
     for a in ("final", "best_forward", "best_reverse", "checkpoints/epoch_0001"):
-        assert (d / a / "adapter_config.json").is_file()
+        adapter = json.loads((d / a / "adapter_config.json").read_text())
+        assert adapter["base_model_name_or_path"] == resolved_model  # never null, LLaDA included
+    prov = json.loads((d / "config.json").read_text())["provenance"]
+    assert prov == res["provenance"]
+    assert len(prov["git"]["commit"]) == 40 and prov["libraries"]["torch"] and prov["libraries"]["peft"]
+    assert prov["model"]["local_path"].endswith(preset) and prov["model"]["hub_revision"] is None
+    if res["dataset"] == "trex":
+        assert prov["data"]["sha256"] is None  # generated in code
+    else:
+        assert len(prov["data"]["sha256"]) == 64 and all(len(h) == 64 for h in prov["data"]["files"].values())
+    assert res["protocol"]["chat_template"] is True and res["config"]["mdm_pad_to"] == "batch"
     metrics = [json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["epoch"] == 1 and metrics[0]["loss"] > 0 and "reverse_exact" in metrics[1]
     assert len((d / "predictions.jsonl").read_text().splitlines()) == 8
@@ -58,24 +69,34 @@ def test_e2e_finetune_and_eval(runs, preset):
 
 def test_resume_extends_run(runs, data_dir):  # noqa: F811
     d, _ = runs["tiny-llama"]
+    # resumed through a differently spelled --out (relative to another working directory)
     r = _run([FINETUNE, "--model", "tiny-llama", "--dataset", "parent_child", "--direction", "p2c", "--seed", "1",
-              "--out", str(d), "--epochs", "2", "--max-train-examples", "8", "--max-eval-examples", "4"], data_dir)
+              "--out", f"./{d.name}/../{d.name}", "--epochs", "2", "--max-train-examples", "8",
+              "--max-eval-examples", "4", "--data-dir", data_dir], cwd=d.parent)
     assert r.returncode == 0, r.stderr[-2000:]
     epochs = [json.loads(l)["epoch"] for l in (d / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 1, 2, 2]  # epoch 1 kept, epoch 2 trained after resuming from the checkpoint
     assert json.loads((d / "results.json").read_text())["final_epoch"] == 2
+    config_before = (d / "config.json").read_text()
+    assert len(json.loads(config_before)["provenance_history"]) == 1  # the first start's record is kept
     bad = _run([FINETUNE, "--model", "tiny-llama", "--dataset", "parent_child", "--direction", "p2c", "--seed", "2",
-                "--out", str(d), "--epochs", "2"], data_dir)
-    assert bad.returncode != 0 and "different config" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+                "--out", str(d), "--epochs", "2", "--max-train-examples", "8", "--max-eval-examples", "4",
+                "--data-dir", data_dir])
+    assert bad.returncode == 2 and "different config (seed)" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert (d / "config.json").read_text() == config_before  # refused before touching the run
 
 
 def test_table1_and_analysis(runs, tmp_path, data_dir):  # noqa: F811
     root = runs["tiny-llama"][0].parent
-    r = _run([str(REPO / "scripts" / "table1.py"), str(root), "--out", str(tmp_path / "t1.md")], data_dir)
+    r = _run([str(REPO / "scripts" / "table1.py"), str(root), "--out", str(tmp_path / "t1.md")])
     assert r.returncode == 0, r.stderr
     assert "Table 1" in r.stdout and "89.9" in r.stdout and (tmp_path / "t1.json").is_file()
+    assert "best-of-checkpoints" in r.stdout.splitlines()[0]
+    final = _run([str(REPO / "scripts" / "table1.py"), str(root), "--final"])
+    assert final.returncode == 0 and "final-epoch" in final.stdout.splitlines()[0]
     llada = runs["tiny-llada"][0]
-    r = _run([str(REPO / "largescale_torch" / "analyze.py"), "--run", str(llada), "--max-examples", "6"], data_dir)
+    r = _run([str(REPO / "largescale_torch" / "analyze.py"), "--run", str(llada), "--max-examples", "6"])
     assert r.returncode == 0, r.stderr[-2000:]
     a = json.loads((llada / "analysis.json").read_text())
     ft = a["reverse_first_token"]
@@ -83,7 +104,7 @@ def test_table1_and_analysis(runs, tmp_path, data_dir):  # noqa: F811
 
 
 def test_no_args_prints_usage_and_every_table1_command(data_dir):  # noqa: F811
-    r = _run([FINETUNE], data_dir)
+    r = _run([FINETUNE])
     assert r.returncode == 0 and "usage:" in r.stdout
     cmds = [c for _, cs in table1_commands() for c in cs]
     assert len(cmds) == 5 * 3 * 3 and all(c in r.stdout for c in cmds)
@@ -103,11 +124,11 @@ def test_no_args_prints_usage_and_every_table1_command(data_dir):  # noqa: F811
 def test_bad_input_one_line_error(args, needle, tmp_path, data_dir, capsys):  # noqa: F811
     from largescale_torch.finetune import main
 
-    base = {"--model": "tiny-llama", "--seed": "1", "--out": str(tmp_path / "run")}
+    base = {"--model": "tiny-llama", "--seed": "1", "--out": str(tmp_path / "run"), "--data-dir": data_dir}
     for i in range(0, len(args), 2):
         base[args[i]] = args[i + 1]
     argv = [x for kv in base.items() for x in kv]
-    assert main(argv) == 1
+    assert main(argv) == 2  # bad arguments / config
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "run" / "results.json").exists()
@@ -115,5 +136,5 @@ def test_bad_input_one_line_error(args, needle, tmp_path, data_dir, capsys):  # 
 
 def test_bad_input_subprocess_has_no_traceback(data_dir):  # noqa: F811
     r = _run([FINETUNE, "--model", "tiny-llama", "--dataset", "trex", "--direction", "c2p", "--seed", "1",
-              "--out", "/tmp/never"], data_dir)
-    assert r.returncode == 1 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+              "--out", "/tmp/never", "--data-dir", data_dir])
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from largescale_torch.constants import ConfigError
 from largescale_torch.data import build_task
 from largescale_torch.data.trex import generate_pairs
 from largescale_torch.evaluation import exact_match, normalise, prefix_match
@@ -78,7 +79,7 @@ def test_trex_shape_and_seed():
 
 
 def test_bad_data_dir_errors(tmp_path, data_dir):  # noqa: F811
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         build_task("parent_child", "p2c", data_dir=str(tmp_path / "nope"))
     with pytest.raises(FileNotFoundError, match="missing data file"):
         build_task("person_description", "p2d", data_dir=str(tmp_path))
@@ -94,3 +95,20 @@ def test_bad_data_dir_errors(tmp_path, data_dir):  # noqa: F811
         build_task("person_description", "p2d", data_dir=str(tmp_path))
     with pytest.raises(ValueError, match="does not fit"):
         build_task("trex", "p2c")
+
+
+def test_d2p_training_completions_are_bare_names_unless_verbatim(data_dir):  # noqa: F811
+    bare = build_task("person_description", "d2p", data_dir=data_dir)
+    verbatim = build_task("person_description", "d2p", data_dir=data_dir, d2p_completions="verbatim")
+    assert [e.prompt for e in bare.train] == [e.prompt for e in verbatim.train]
+    assert all(e.target == e.entity and e.accepted == (e.entity,) for e in bare.train)
+    longer = [e for e in verbatim.train if e.target != e.entity]
+    assert len(longer) == 290 and all(e.target.startswith(e.entity) for e in longer)
+    assert sum(normalise(e.target) != normalise(e.entity) for e in verbatim.train) == 200  # text after the name
+    assert "Uriah Hawthorne now enjoys a quite life." in {e.target for e in verbatim.train}
+    assert bare.forward == verbatim.forward and bare.reverse == verbatim.reverse  # evaluation unchanged
+    # P2D completions are descriptions and stay verbatim
+    p2d = build_task("person_description", "p2d", data_dir=data_dir)
+    assert all(len(e.target) > len(e.entity) for e in p2d.train)
+    with pytest.raises(ValueError, match="D2P completion mode"):
+        build_task("person_description", "d2p", data_dir=data_dir, d2p_completions="short")

@@ -16,7 +16,7 @@ ROWS = [Encoded((1, 2, 3, 4, 5), (10, 11)), Encoded((1, 6), (12, 13, 14)), Encod
 
 
 def test_mdm_corruption_never_masks_prompt_or_padding():
-    b = mdm_train_batch(ROWS, PAD, EOS, gen_length=6)
+    b = mdm_train_batch(ROWS, PAD, EOS, gen_length=6, pad_to="gen_length")
     assert b["input_ids"].shape == (3, 5 + 6)
     assert b["response_mask"].sum().item() == 3 * 6
     gen = torch.Generator().manual_seed(0)
@@ -147,7 +147,7 @@ def test_mdm_objective_and_sampler_memorise_two_examples(data_dir):  # noqa: F81
     base, tok, ids = load_base(resolve_model("tiny-llada", data_dir), torch.float32)
     examples = build_task("parent_child", "p2c", data_dir=data_dir).train[:2]
     rows = [encode(tok, e.prompt, e.target) for e in examples]
-    batch = mdm_train_batch(rows, ids.pad, ids.eos, gen_length=32)
+    batch = mdm_train_batch(rows, ids.pad, ids.eos, gen_length=32, pad_to="gen_length")
     torch.manual_seed(1)
     model = add_lora(base)
     params = [p for p in model.parameters() if p.requires_grad]

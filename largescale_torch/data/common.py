@@ -57,11 +57,13 @@ def check_dataset_direction(dataset: str, direction: str) -> None:
         )
 
 
-def build_task(dataset: str, direction: str, data_dir: str | None = None, seed: int = 0) -> Task:
+def build_task(dataset: str, direction: str, data_dir: str | None = None, seed: int = 0,
+               d2p_completions: str = "name") -> Task:
     """Build one dataset in one training direction.
 
     `seed` is the data-selection seed (Parent-Child subset, T-REx-style names), not the
     training seed, so that the three training seeds of Table 1 share one dataset.
+    `d2p_completions`: "name" (bare names as D2P training answers) or "verbatim".
     """
     check_dataset_direction(dataset, direction)
     if dataset == "parent_child":
@@ -71,7 +73,7 @@ def build_task(dataset: str, direction: str, data_dir: str | None = None, seed: 
     if dataset == "person_description":
         from largescale_torch.data.person_description import build_person_description
 
-        return build_person_description(direction, data_dir=data_dir)
+        return build_person_description(direction, data_dir=data_dir, d2p_completions=d2p_completions)
     from largescale_torch.data.trex import build_trex
 
     return build_trex(seed=seed)

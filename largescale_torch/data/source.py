@@ -8,7 +8,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from largescale_torch.constants import DATA_ENV_VAR, UPSTREAM_COMMIT, UPSTREAM_REPO
+from largescale_torch.constants import DATA_ENV_VAR, UPSTREAM_COMMIT, UPSTREAM_REPO, ConfigError
 from largescale_torch.paths import cache_dir
 
 # Paths relative to the upstream repository's `data/` folder.
@@ -40,7 +40,7 @@ def resolve_data_dir(data_dir: str | None = None, download: bool = True) -> Path
         base = Path(given).expanduser()
         if not base.is_dir():
             source = "--data-dir" if data_dir else f"${DATA_ENV_VAR}"
-            raise FileNotFoundError(f"data directory {base} (from {source}) does not exist")
+            raise ConfigError(f"data directory {base} (from {source}) does not exist")
         return _data_root(base)
     if not download:
         raise FileNotFoundError(f"no data directory: pass --data-dir or set ${DATA_ENV_VAR}")
@@ -67,6 +67,22 @@ def download_upstream(files=REQUIRED_FILES) -> Path:
             tmp.write(payload)
         os.replace(tmp.name, dest)
     return root
+
+
+def data_checksum(root: Path, files=REQUIRED_FILES) -> dict:
+    """sha256 over the data files this package reads (path and bytes, in order), plus per-file hashes."""
+    import hashlib
+
+    total, per_file = hashlib.sha256(), {}
+    for rel in files:
+        path = root / rel
+        if not path.is_file():
+            per_file[rel] = None
+            continue
+        payload = path.read_bytes()
+        per_file[rel] = hashlib.sha256(payload).hexdigest()
+        total.update(rel.encode() + b"\0" + payload)
+    return {"root": str(root.resolve()), "sha256": total.hexdigest(), "files": per_file}
 
 
 def data_file(root: Path, rel: str) -> Path:
