@@ -241,26 +241,38 @@ def quick_table2(res: dict) -> str:
     return table(head, rows)
 
 
-def quick_table2_letter(res: dict) -> str:
-    """Quick Table 2 with the letter-level reading, from a reproduce_table2.py JSON that has it."""
-    Ls = sorted(res["runs"], key=int)
-    readings = [("infill", "topk_success", "infill top-3"), ("completion", "topk_success", "completion top-3"),
+def quick_table2_letter(rec: dict) -> str:
+    """A recorded reproduce_table2.py run (per-seed readings, `record_table2`): every reading."""
+    Ls = sorted(rec["L"], key=int)
+    readings = [("infill", "topk_success", "infill top-3"),
+                ("completion", "topk_success", "completion top-3"),
+                ("infill", "greedy_acc", "infill greedy"),
                 ("infill_letter", "greedy_acc", "letter-level greedy"),
-                ("infill_letter", "topk_success", "letter-level top-3")]
-    per = res.get("per_seed_readings")
-    if per is None:
-        raise ResultsError("table2 JSON has no per_seed_readings (letter-level reading)")
+                ("infill_letter", "topk_success", "letter-level top-3"),
+                ("infill_letter", "rank", "letter-level rank of the target (mean)")]
     head = ["model", "weights", "reading"] + [f"L={L} {d}" for L in Ls for d in ("fwd", "rev")]
     rows = []
     for model in ("mdm", "arm"):
-        for w in ("ema", "raw"):
+        for w in (("ema", "raw") if model == "mdm" else ("raw", "ema")):
             for proto, reading, label in readings:
                 cells = []
                 for L in Ls:
+                    ps = rec["L"][L]["per_seed"]
                     for d in DIRS:
-                        vals = per[L][model][w][d][proto][reading]
-                        cells.append(spread(vals))
+                        vals = [ps[s][model][w][d].get(proto, {}).get(reading) for s in _seeds(ps)]
+                        if any(v is None for v in vals):
+                            cells.append("–")
+                        elif reading == "rank":
+                            cells.append(f"{sum(vals) / len(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})")
+                        else:
+                            cells.append(spread(vals))
                 rows.append([model.upper(), w, label] + cells)
+        status = []
+        for L in Ls:
+            st = rec["L"][L]["status"].get(model, {})
+            status += [" / ".join(st[s] for s in _seeds(st)), ""]
+        rows.append([model.upper(), "ema" if model == "mdm" else "raw",
+                     "seed status (fwd completion), seeds " + ", ".join(_seeds(st))] + status)
     return table(head, rows)
 
 
@@ -431,7 +443,7 @@ def readme_toy(dig: dict, quick: dict) -> str:
     t2 = dig["table2_paper"]["L"]
     lo = dig["letters_only_L20"]
     seeds = _seeds(lo["per_seed"])
-    head = ["L = 20, top-3 success %", "paper (3 seeds)", "H200, Table 8 settings, RADD init, 3 seeds",
+    head = ["L = 20, top-3 success %", "paper Table 2 (3 seeds, protocol not stated)", "H200, Table 8 settings, RADD init, 3 seeds",
             "H200, Table 8, `--init standard`, 8 seeds", "CPU, quick preset, 3 seeds"]
     ps = t2["20"]["per_seed"]
     s3 = _seeds(ps)
@@ -581,6 +593,32 @@ def draw_figures(results: Path, out_dir: Path) -> list[Path]:
     return written
 
 
+def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:
+    """Copy a reproduce_table2.py run (table2.json + every L's per-seed results.json) into results/."""
+    from toy_jax.evaluate import forward_status
+
+    t2 = json.loads((run_root / "table2.json").read_text())
+    rec = {k: t2[k] for k in ("preset", "seeds", "wall_s") if k in t2}
+    rec["L"] = {}
+    for L, rel in sorted(t2["runs"].items(), key=lambda kv: int(kv[0])):
+        res = json.loads((run_root / f"L{L}" / "results.json").read_text())
+        ps = {}
+        for seed, models in res["per_seed"].items():
+            ps[seed] = {}
+            for name, m in models.items():
+                blocks = {"raw": m, **({"ema": m["ema"]} if m.get("ema") else {})}
+                ps[seed][name] = {w: {d: {p: {k: round(float(v), 6) for k, v in b[d][p].items()
+                                                 if isinstance(v, (int, float))}
+                                          for p in b[d]} for d in DIRS}
+                                  for w, b in blocks.items()}
+        head = {m: res.get("headline", {}).get(m, "raw") for m in next(iter(ps.values()))}
+        rec["L"][L] = {"per_seed": ps, "status": {
+            m: {s: forward_status(ps[s][m][head[m]]["forward"]["completion"]["topk_success"])
+                for s in ps} for m in head}}
+    rec["provenance"] = provenance_here(command, commit)
+    out.write_text(json.dumps(rec, indent=1) + "\n")
+
+
 def record_rerun(table_json: Path, command: str, commit: str, out: Path) -> None:
     """Copy a reproduce_table2.py JSON into results/ with the provenance of this machine."""
     src = json.loads(table_json.read_text())
@@ -596,11 +634,20 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
     ap.add_argument("--figures", action="store_true", help="also draw the GPU-run figures")
     ap.add_argument("--record-rerun", type=Path, help="a reproduce_table2.py table JSON to record")
+    ap.add_argument("--record-table2", type=Path,
+                    help="a reproduce_table2.py --out directory to record with per-seed readings")
     ap.add_argument("--rerun-command", default="")
     ap.add_argument("--rerun-commit", default="")
     ap.add_argument("--out", type=Path, help="with --record-rerun: where to write")
     args = ap.parse_args(argv)
     try:
+        if args.record_table2:
+            if not args.out or not args.rerun_command or not args.rerun_commit:
+                print("error: --record-table2 needs --out, --rerun-command and --rerun-commit", file=sys.stderr)
+                return 2
+            record_table2(args.record_table2, args.rerun_command, args.rerun_commit, args.out)
+            print(f"wrote {args.out}")
+            return 0
         if args.record_rerun:
             if not args.out or not args.rerun_command or not args.rerun_commit:
                 print("error: --record-rerun needs --out, --rerun-command and --rerun-commit", file=sys.stderr)
