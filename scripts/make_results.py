@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("RESULTS.md", "README.md")
+DOCS = ("RESULTS.md", "README.md", "toy_jax/README.md")
 BLOCK_RE = re.compile(r"(<!-- table:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 DIRS = ("forward", "reverse")
 SHORT = {"forward": "fwd", "reverse": "rev"}
@@ -438,7 +438,19 @@ def collapse_study(files: list[Path]) -> str:
     return table(head, rows)
 
 
-# ------------------------------------------------------------------------------ README block
+# ------------------------------------------------------------------------------ README blocks
+def toy_quick_L20(quick: dict) -> str:
+    """toy_jax/README.md: the L = 20 column of the quick Table 2, one row per (model, weights)."""
+    t = quick["top3_success"]["20"]
+    head = ["model, weights", "fwd infill", "fwd completion", "rev infill", "rev completion"]
+    rows = []
+    for model, order in (("mdm", ("ema", "raw")), ("arm", ("raw", "ema"))):
+        for i, w in enumerate(order):
+            label = f"{model.upper()}, {w if w == 'raw' else 'EMA'}" + (" (headline)" if i == 0 else "")
+            rows.append([label] + [spread(t[model][w][d][p]) for d in DIRS for p in PROTOCOLS])
+    return table(head, rows)
+
+
 def readme_toy(dig: dict, quick: dict) -> str:
     t2 = dig["table2_paper"]["L"]
     lo = dig["letters_only_L20"]
@@ -470,6 +482,7 @@ def build_tables(results: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     quick = _load(results / "table2_quick.json")
     out["quick_table2"] = quick_table2(quick)
+    out["toy_quick_L20"] = toy_quick_L20(quick)
     out["cpu_paper_L20_seed0"] = cpu_paper_seed0(_load(results / "table2_paper_L20_seed0.json"))
     out["ablations_quick"] = ablations(_load(results / "ablations_quick.json"))
     analysis = _load(results / "figures" / "analysis.json")

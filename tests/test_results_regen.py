@@ -21,7 +21,7 @@ def _load_make_results():
 mr = _load_make_results()
 
 
-@pytest.mark.parametrize("doc", ["RESULTS.md", "README.md"])
+@pytest.mark.parametrize("doc", ["RESULTS.md", "README.md", "toy_jax/README.md"])
 def test_tables_regenerate_without_difference(doc):
     tables = mr.build_tables(ROOT / "results")
     text = (ROOT / doc).read_text()
