@@ -81,3 +81,40 @@ def test_spread_and_per_seed_format():
     assert mr.spread([0.1, 0.2, 0.6]) == "30.0 (10.0–60.0)"
     assert mr.spread([0.5]) == "50.0"
     assert mr.per_seed([0.0, 0.975, 0.0]) == "0.0 / 97.5 / 0.0"
+
+
+def _load_digest():
+    spec = importlib.util.spec_from_file_location("digest_shared_runs", ROOT / "scripts" / "digest_shared_runs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_digest_tracked_peak_and_last():
+    dg = _load_digest()
+    rows = [{"model": "mdm", "seed": 0, "step": s, "infill_rev_greedy_acc": a, "infill_fwd_greedy_acc": f}
+            for s, a, f in ((50, 0.0, 0.1), (100, 0.6, 0.5), (150, 0.05, 0.9))]
+    rows.append({"model": "mdm", "seed": 0, "step": 150, "loss": 1.0})  # a loss-only row is skipped
+    summary, curves = dg.tracked(rows)
+    s = summary["mdm"]["0"]
+    assert (s["raw_rev_greedy_infill_peak"], s["peak_step"]) == (0.6, 100)
+    assert (s["raw_rev_greedy_infill_last"], s["last_step"], s["raw_fwd_greedy_infill_last"]) == (0.05, 150, 0.9)
+    assert curves["mdm"]["0"]["step"] == [50, 100, 150]
+
+
+def test_digest_cli_bad_input_is_one_line(tmp_path, capsys):
+    dg = _load_digest()
+    assert dg.main(["--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "d.json")]) == 2
+    assert dg.main(["--runs", str(tmp_path), "--out", str(tmp_path / "d.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error:") for line in err)
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_make_results_check_fails_on_a_stale_table(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- table:quick_table2 -->\n| stale |\n<!-- /table:quick_table2 -->\n")
+    assert mr.main(["--docs", str(doc), "--check"]) == 1
+    assert "stale" in doc.read_text()  # --check does not write
+    assert mr.main(["--docs", str(doc)]) == 0
+    assert mr.main(["--docs", str(doc), "--check"]) == 0
