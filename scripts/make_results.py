@@ -136,6 +136,7 @@ def _variant_row(name: str, v: dict) -> list[str]:
     return [f"`{name}`", v["what"], collapsed,
             fmt(g("ema", "forward", "completion")), fmt(g("ema", "reverse", "infill")),
             fmt(g("ema", "reverse", "completion")),
+            " ".join(f"{x:.1f}" for x in g("ema", "reverse", "infill", "rank")),
             " ".join(f"{100 * x:.0f}" for x in peaks), " ".join(f"{100 * x:.0f}" for x in last)]
 
 
@@ -154,6 +155,7 @@ def h200_variants(dig: dict, curves: dict) -> str:
     head = ["variant", "what it changes", "collapsed (EMA fwd completion < 50 %)",
             "EMA fwd completion top-3 %, seeds 0–7", "EMA rev infill top-3 %, seeds 0–7",
             "EMA rev completion top-3 %, seeds 0–7",
+            "EMA rev infill: mean rank of the target (1 = first), seeds 0–7",
             "raw rev greedy infill %, peak over training, seeds 0–7",
             "same at the last step, seeds 0–7", "mean over seeds: peak (step) → last step"]
     var = dig["variants_L20"]
@@ -171,7 +173,7 @@ def h200_variants(dig: dict, curves: dict) -> str:
     rows.append(["`radd` + bf16 forward", bf["what"] + f", step {step:,} of {bf['planned_steps']:,}",
                  f"{len(col)} / {len(seeds)}" + (f" ({_seed_word(', '.join(col))})" if col else "")
                  + f"; criterion: raw fwd greedy infill < 50 % at step {step:,}",
-                 "–", "–", "–",
+                 "–", "–", "–", "–",
                  " ".join(f"{100 * tr[s]['raw_rev_greedy_infill_peak']:.0f}" for s in seeds),
                  " ".join(f"{100 * tr[s]['raw_rev_greedy_infill_last']:.0f}" for s in seeds),
                  _mean_curve(curves["bf16_partial_L20/radd"]["mdm"])])
