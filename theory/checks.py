@@ -33,6 +33,7 @@ FAMILY_ALPHA = 1e-3  # family-wise false-alarm rate for the Monte-Carlo comparis
 FIXED_RHO_D = 16
 FIXED_RHO = (1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 FIXED_RHO_DELTAS = (4, 32)
+FIXED_RHO_BASE = 10000.0  # the counterexample is for the standard RoPE base, like Table 4
 
 
 @dataclass(frozen=True)
@@ -569,18 +570,19 @@ def check_fixed_rho(cfg: VerifyConfig, rng: np.random.Generator) -> dict:
     rho = FIXED_RHO for every q (no dependence on q), D = 16, (Delta_1, Delta_2) = (4, 32).
     E_q[Corr] by the closed form (Appendix C.1 generalised, averaged over sampled q) and by
     sampling both q and k; PASS = the two agree and both lie below (1/D) Tr R(Delta_1 + Delta_2).
+    The counterexample is stated for the standard RoPE base 10000, whatever cfg.base is.
     """
-    D, (d1, d2) = FIXED_RHO_D, FIXED_RHO_DELTAS
+    D, (d1, d2), base = FIXED_RHO_D, FIXED_RHO_DELTAS, FIXED_RHO_BASE
     rho = np.array(FIXED_RHO)
-    bound = float(trace_bound(d1 + d2, D, cfg.base))
+    bound = float(trace_bound(d1 + d2, D, base))
     # Closed form averaged over q.
     q_cf = rng.standard_normal((cfg.n_fixed_q, D))
-    cf = conditional_corr_pair(q_cf, rho, d1, d2, cfg.base)
+    cf = conditional_corr_pair(q_cf, rho, d1, d2, base)
     cf_mean, cf_se = float(cf.mean()), float(cf.std(ddof=1) / np.sqrt(cf.size))
     # Sampling q and k: empirical correlation per q, averaged; paired with the closed form per q.
     q_mc = rng.standard_normal((cfg.n_fixed_mc_q, D))
-    r_mc = _sampled_pair_corr(q_mc, rho, d1, d2, cfg.n_fixed_k, rng, cfg.base)
-    r_cf = conditional_corr_pair(q_mc, rho, d1, d2, cfg.base)
+    r_mc = _sampled_pair_corr(q_mc, rho, d1, d2, cfg.n_fixed_k, rng, base)
+    r_cf = conditional_corr_pair(q_mc, rho, d1, d2, base)
     mc_mean, mc_se = float(r_mc.mean()), float(r_mc.std(ddof=1) / np.sqrt(r_mc.size))
     diff = r_mc - r_cf
     z_paired = float(diff.mean() / (diff.std(ddof=1) / np.sqrt(diff.size)))
@@ -594,7 +596,7 @@ def check_fixed_rho(cfg: VerifyConfig, rng: np.random.Generator) -> dict:
     q_scan = rng.standard_normal((cfg.n_fixed_scan_q, D))
     w_NxM = block_weights(q_scan)
     m = D // 2
-    theta = rope_thetas(D, cfg.base)
+    theta = rope_thetas(D, base)
     verts_VxM = ((np.arange(2**m)[:, None] >> np.arange(m)[::-1]) & 1).astype(np.float64)
     # Corr for every (q, vertex) at once: the C.1 formula with rho = vertex, as matmuls.
     num_NxV = (w_NxM @ np.cos((d1 + d2) * theta))[:, None] + (w_NxM * np.cos((d1 - d2) * theta)) @ verts_VxM.T
@@ -602,7 +604,7 @@ def check_fixed_rho(cfg: VerifyConfig, rng: np.random.Generator) -> dict:
     c2_NxV = (w_NxM * np.cos(2 * d2 * theta)) @ verts_VxM.T
     corr_NxV = num_NxV / np.sqrt((1 + c1_NxV) * (1 + c2_NxV))
     i_rho = int(np.flatnonzero((verts_VxM == rho).all(-1))[0])
-    scan_err = float(np.max(np.abs(corr_NxV[:, i_rho] - conditional_corr_pair(q_scan, rho, d1, d2, cfg.base))))
+    scan_err = float(np.max(np.abs(corr_NxV[:, i_rho] - conditional_corr_pair(q_scan, rho, d1, d2, base))))
     v_mean, v_se = corr_NxV.mean(0), corr_NxV.std(0, ddof=1) / np.sqrt(corr_NxV.shape[0])
     z_v = _z_threshold(len(verts_VxM), two_sided=False)
     v_below = int(np.sum(v_mean + z_v * v_se < bound))
@@ -613,7 +615,7 @@ def check_fixed_rho(cfg: VerifyConfig, rng: np.random.Generator) -> dict:
     g_rows = []
     for a, b in grid:
         c = pair_corr_from_weights(w_NxM, rho, a, b, theta)
-        mu, se, bd = float(c.mean()), float(c.std(ddof=1) / np.sqrt(c.size)), float(trace_bound(a + b, D, cfg.base))
+        mu, se, bd = float(c.mean()), float(c.std(ddof=1) / np.sqrt(c.size)), float(trace_bound(a + b, D, base))
         g_rows.append({"delta1": a, "delta2": b, "mean": mu, "se": se, "bound": bd, "below": bool(mu + z_g * se < bd)})
     g_below = [r for r in g_rows if r["below"]]
     # rho the same in every block: pick the weakest (Delta_1, Delta_2) on the scan sample, then
@@ -624,10 +626,10 @@ def check_fixed_rho(cfg: VerifyConfig, rng: np.random.Generator) -> dict:
         zs = []
         for a, b in grid:
             c = pair_corr_from_weights(w_NxM, rho_scan, a, b, theta)
-            zs.append((c.mean() - trace_bound(a + b, D, cfg.base)) / (c.std(ddof=1) / np.sqrt(c.size)))
+            zs.append((c.mean() - trace_bound(a + b, D, base)) / (c.std(ddof=1) / np.sqrt(c.size)))
         a, b = grid[int(np.argmin(zs))]
         c = pair_corr_from_weights(w_cf, rho_cf, a, b, theta)
-        mu, se, bd = float(c.mean()), float(c.std(ddof=1) / np.sqrt(c.size)), float(trace_bound(a + b, D, cfg.base))
+        mu, se, bd = float(c.mean()), float(c.std(ddof=1) / np.sqrt(c.size)), float(trace_bound(a + b, D, base))
         const[name] = {"delta1": a, "delta2": b, "mean": mu, "se": se, "bound": bd, "z": (mu - bd) / se}
     ok = bool(agree and cf_below and mc_below and scan_err < 1e-12)
     g_worst = min(g_rows, key=lambda r: r["mean"] - r["bound"])

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="write report.json, report.md and figures here")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--base", type=_base, default=10000.0,
-                   help="RoPE base for checks 1-3 and 5 (default 10000; Table 4 always uses 10000)")
+                   help="RoPE base for checks 1-3 and 5 (default 10000; Table 4 and check 6 always use 10000)")
     p.add_argument("--dims", type=_dims, default=None,
                    help="comma-separated head dimensions D for checks 2-3 (default 16,...,512)")
     return p
