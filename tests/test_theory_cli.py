@@ -67,7 +67,11 @@ def test_interrupt_exits_130_with_one_line(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, SCRIPT, "--out", str(out)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)  # inside the (full-preset) computation
+    deadline = time.monotonic() + 60
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # --out is created right before the (full-preset) computation starts
+    time.sleep(0.5)
+    assert proc.poll() is None, "finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -10,6 +10,9 @@ and Cantelli's inequality gives, for c <= E,
 
     Pr[Corr >= c] >= Pr[A >= c] >= (E - c)^2 / (V + (E - c)^2).
 
+The first step uses Corr >= A per q, which holds for Delta_1 = Delta_2 and 0 <= rho_i <= 1
+(Appendix C.1; not for rho < 0, see `theory.correlation`).
+
 Delta here is the Delta of Theorem 4.1, so the cosines are cos(2 Delta theta_i).
 """
 from __future__ import annotations

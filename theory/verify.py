@@ -64,8 +64,10 @@ def _prepare_out(out: str) -> bool:
     created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
     fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
-    os.close(fd)
-    os.remove(probe)
+    try:
+        os.close(fd)
+    finally:
+        os.remove(probe)
     return created
 
 
