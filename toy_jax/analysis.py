@@ -370,7 +370,11 @@ def assumption_check(model: ToyTransformer, head: int = 0) -> dict:
 # ---------------------------------------------------------------- over training
 TRACK_KEYS = ("attn_fwd_weight", "attn_rev_weight", "attn_fwd_score", "attn_rev_score",
               "infill_fwd_p_target", "infill_rev_p_target", "infill_fwd_greedy_acc",
-              "infill_rev_greedy_acc")
+              "infill_rev_greedy_acc", "infill_fwd_rank", "infill_rev_rank",
+              "infill_fwd_letter_p_target", "infill_rev_letter_p_target",
+              "infill_fwd_letter_greedy_acc", "infill_rev_letter_greedy_acc",
+              "infill_fwd_letter_rank", "infill_rev_letter_rank")  # runs before the letter-level
+# reading lack the rank and letter keys: `curves` fills them with NaN
 
 
 def curves(rows: list[dict], name: str) -> dict:
@@ -394,13 +398,19 @@ def curves(rows: list[dict], name: str) -> dict:
 
 def over_training_summary(c: dict, at_steps=(3000,)) -> dict:
     """Reverse / forward infill over training: value at given steps, at the end, the maximum
-    and where it is reached (seed means), for raw and EMA weights."""
+    and where it is reached (seed means), for raw and EMA weights; letter-level keys only when
+    the run tracked them."""
     step = c["step"]
     out = {}
     for pre in ("", "ema_"):
         for key in ("infill_rev_p_target", "infill_rev_greedy_acc", "infill_fwd_p_target",
-                    "infill_fwd_greedy_acc", "attn_fwd_weight", "attn_rev_weight"):
-            v = np.nanmean(c[pre + key], axis=0)
+                    "infill_fwd_greedy_acc", "infill_rev_letter_greedy_acc",
+                    "infill_fwd_letter_greedy_acc", "attn_fwd_weight", "attn_rev_weight"):
+            if pre + key not in c or np.all(np.isnan(c[pre + key])):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # steps no seed tracked
+                v = np.nanmean(c[pre + key], axis=0)
             d = {"final": float(v[-1]), "final_step": int(step[-1]),
                  "max": float(np.nanmax(v)), "argmax_step": int(step[int(np.nanargmax(v))])}
             for s in at_steps:

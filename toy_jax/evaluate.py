@@ -1,22 +1,33 @@
 """Forward and reverse evaluation of a trained toy model (Table 2, Appendix E.2).
 
-Two readings of the paper's protocol, both reported:
+Three readings of the paper's protocol, all reported:
 
 * `infill` (position given): the target position is set to [M] and every other position of the
   placement is visible (the MDM sees the whole sequence; the ARM, being causal, effectively sees
   the prefix before the target). The target is predicted at its position (MDM objective) or
-  from the position before it (ARM objective).
+  from the position before it (ARM objective). The choice is over all N_TARGETS outputs, the pad
+  `0` included, so it asks two questions at once: is a letter at this position at all, and
+  which one.
+* `infill_letter` (letter-level): the same queries and the same logits, with the pad output `0`
+  excluded before the choice (`[M]` is never an output), i.e. "which of the 52 letters goes at
+  the [M]?". This is the comparison of Figure 5 (the target against every other vocabulary
+  character). For the ARM it is the letter it predicts next at the position before the target.
+  A model that puts `0` first and the right letter second scores 0 in `infill` and 1 here; in
+  training a lowercase never follows its uppercase, so a trained MDM can know the pairing and
+  still prefer `0` on reverse queries.
 * `completion` (position free): the prompt is the placement up to and including the cue letter;
   every later position is generated, one position per step from left to right (the ARM by
   next-token prediction; the MDM by unmasking the left-most [M] each step while the later ones
   stay [M]). Success: the partner letter appears somewhere after the cue.
 
-Metrics per protocol: `topk_success` (sampling from the k = 3 most probable tokens, fixed
+Metrics per reading: `topk_success` (sampling from the k = 3 most probable outputs, fixed
 evaluation seed; Appendix E.2), `greedy_acc` (argmax instead of sampling), `p_target` (mean
-probability of the target) and `rank` (mean rank of the target among the N_TARGETS outputs,
-1 = most probable, ties count one half). For `completion`, `p_target` and `rank` are teacher-forced: the true prefix
-up to the target position, the target and everything after it masked (MDM) or unseen (ARM);
-for the ARM these equal the infill values. Every placement of the set is evaluated.
+probability of the target) and `rank` (mean rank of the target, 1 = most probable, ties count
+one half; among the N_TARGETS outputs, or among the 52 letters for `infill_letter`, whose
+`p_target` is likewise renormalised over the letters: p(target) / (1 - p(`0`))). For
+`completion`, `p_target` and `rank` are teacher-forced: the true prefix up to the target
+position, the target and everything after it masked (MDM) or unseen (ARM); for the ARM these
+equal the infill values. Every placement of the set is evaluated.
 """
 from __future__ import annotations
 
@@ -32,7 +43,8 @@ from toy_jax.losses import prediction_offset
 from toy_jax.model import logits_at, merge
 
 DIRECTIONS = ("forward", "reverse")
-PROTOCOLS = ("infill", "completion")
+PROTOCOLS = ("infill", "completion", "infill_letter")
+METRICS = ("topk_success", "greedy_acc", "p_target", "rank")
 
 # A seed's training outcome, read from its forward completion top-k success at the end.
 COLLAPSE_BELOW = 0.5  # below: the seed collapsed (it did not learn the forward rule at all)
@@ -62,27 +74,42 @@ def target_stats(logits_BxT, target_B):
     return jnp.take_along_axis(p, target_B[:, None], -1)[:, 0], rank
 
 
+def query_logits(graphdef, params, x_BxL, pos_B):
+    """Logits (B, N_TARGETS) at one query position per sequence, dropout off: the one model
+    call behind every reading (tests replace it by constructed models with known behaviour)."""
+    return logits_at(merge(graphdef, params), x_BxL, pos_B)
+
+
+def letters_only(logits_BxT):
+    """The logits with the pad output `0` excluded (-inf): a choice among the 52 letters."""
+    return logits_BxT.at[:, vocab.PAD].set(-jnp.inf)
+
+
+def _reading(logits_BxT, tgt_id, key, top_k):
+    p, rank = target_stats(logits_BxT, tgt_id)
+    return dict(topk_success=(topk_sample(key, logits_BxT, top_k) == tgt_id),
+                greedy_acc=(logits_BxT.argmax(-1) == tgt_id), p_target=p, rank=rank)
+
+
 @partial(jax.jit, static_argnames=("graphdef", "objective", "top_k"))
 def _infill(graphdef, params, x_BxL, tgt_pos, tgt_id, key, objective, top_k):
-    model = merge(graphdef, params)
+    """Per-query `infill` and `infill_letter` metrics (one model call for both)."""
     x_in = x_BxL.at[jnp.arange(x_BxL.shape[0]), tgt_pos].set(vocab.MASK)
-    lg = logits_at(model, x_in, tgt_pos - prediction_offset(objective))
-    p, rank = target_stats(lg, tgt_id)
-    sample = topk_sample(key, lg, top_k)
-    return dict(topk_success=(sample == tgt_id), greedy_acc=(lg.argmax(-1) == tgt_id),
-                p_target=p, rank=rank)
+    lg = query_logits(graphdef, params, x_in, tgt_pos - prediction_offset(objective))
+    return {"infill": _reading(lg, tgt_id, key, top_k),
+            "infill_letter": _reading(letters_only(lg), tgt_id, jax.random.fold_in(key, 1),
+                                      top_k)}
 
 
 @partial(jax.jit, static_argnames=("graphdef", "objective", "top_k", "greedy"))
 def _generate(graphdef, params, x_BxL, cue_pos, key, objective, top_k, greedy):
     """Fill every position after the cue, left to right; earlier positions stay as given."""
-    model = merge(graphdef, params)
     B, L = x_BxL.shape
     off = prediction_offset(objective)
     x = jnp.where(jnp.arange(L)[None, :] > cue_pos[:, None], vocab.MASK, x_BxL)
 
     def body(p, x):
-        lg = logits_at(model, x, jnp.full((B,), p - off))
+        lg = query_logits(graphdef, params, x, jnp.full((B,), p - off))
         tok = lg.argmax(-1) if greedy else topk_sample(jax.random.fold_in(key, p), lg, top_k)
         return x.at[:, p].set(jnp.where(p > cue_pos, tok, x[:, p]))
 
@@ -91,10 +118,10 @@ def _generate(graphdef, params, x_BxL, cue_pos, key, objective, top_k, greedy):
 
 @partial(jax.jit, static_argnames=("graphdef", "objective"))
 def _completion_teacher_forced(graphdef, params, x_BxL, tgt_pos, tgt_id, objective):
-    model = merge(graphdef, params)
     L = x_BxL.shape[1]
     x_in = jnp.where(jnp.arange(L)[None, :] >= tgt_pos[:, None], vocab.MASK, x_BxL)
-    return target_stats(logits_at(model, x_in, tgt_pos - prediction_offset(objective)), tgt_id)
+    return target_stats(query_logits(graphdef, params, x_in,
+                                     tgt_pos - prediction_offset(objective)), tgt_id)
 
 
 def _batches(n: int, size: int):
@@ -104,20 +131,21 @@ def _batches(n: int, size: int):
 
 def evaluate_direction(graphdef, params, objective: str, L: int, direction: str,
                        eval_cfg: EvalConfig = EvalConfig()) -> dict:
-    """{'infill': {...}, 'completion': {...}} for one direction, all placements, one seed."""
+    """{'infill': {...}, 'completion': {...}, 'infill_letter': {...}} for one direction, all
+    placements, one seed; each reading holds the four METRICS."""
     pl = data.placements(L, direction)
     cue_pos, tgt_pos, _, tgt_id = (np.asarray(a, np.int32) for a in data.query_spec(pl, direction))
     x = data.make_sequences(pl, L)
     base = jax.random.fold_in(jax.random.PRNGKey(eval_cfg.eval_seed), DIRECTIONS.index(direction))
     k_inf, k_cmp = jax.random.split(base)
-    acc = {"infill": {m: [] for m in ("topk_success", "greedy_acc", "p_target", "rank")},
-           "completion": {m: [] for m in ("topk_success", "greedy_acc", "p_target", "rank")}}
+    acc = {proto: {m: [] for m in METRICS} for proto in PROTOCOLS}
     for bi, sl in enumerate(_batches(len(pl), eval_cfg.batch_size)):
         xb, cb, tb, ib = (jnp.asarray(a[sl]) for a in (x, cue_pos, tgt_pos, tgt_id))
         r = _infill(graphdef, params, xb, tb, ib, jax.random.fold_in(k_inf, bi),
                     objective, eval_cfg.top_k)
-        for m, v in r.items():
-            acc["infill"][m].append(np.asarray(v))
+        for proto, d in r.items():
+            for m, v in d.items():
+                acc[proto][m].append(np.asarray(v))
         after = jnp.arange(L)[None, :] > cb[:, None]
         for greedy, m in ((False, "topk_success"), (True, "greedy_acc")):
             gen = _generate(graphdef, params, xb, cb, jax.random.fold_in(k_cmp, bi),
@@ -132,6 +160,6 @@ def evaluate_direction(graphdef, params, objective: str, L: int, direction: str,
 
 def evaluate_params(graphdef, params, objective: str, L: int,
                     eval_cfg: EvalConfig = EvalConfig()) -> dict:
-    """{'forward': {'infill': {...}, 'completion': {...}}, 'reverse': {...}} for one weight set."""
+    """{'forward': {reading: {...}}, 'reverse': {...}} for one weight set (readings: PROTOCOLS)."""
     return {d: evaluate_direction(graphdef, params, objective, L, d, eval_cfg)
             for d in DIRECTIONS}

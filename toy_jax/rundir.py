@@ -3,7 +3,8 @@
     OUT/config.json          the RunConfig (a different config in an existing OUT is refused)
     OUT/metrics.jsonl        one line per (model, seed, chunk): loss, lr, grad norm, tracking
     OUT/checkpoints/<model>/ orbax checkpoints of the seed-stacked TrainState (resume)
-    OUT/results.json         forward / reverse x infill / completion metrics, raw and EMA
+    OUT/results.json         forward / reverse x infill / completion / infill_letter metrics, raw
+                         and EMA weights (see `toy_jax.evaluate`)
 
 `load_run(OUT)` rebuilds every trained model from the directory alone.
 """
@@ -32,6 +33,9 @@ PROTOCOL_NOTES = {
                   "left to right (ARM next-token; MDM unmasks the left-most [M] per step); "
                   "success if the partner letter appears after the cue; p_target/rank "
                   "teacher-forced at the true position",
+    "infill_letter": "letter-level: the infill queries and logits with the pad output 0 "
+                     "excluded, i.e. which of the 52 letters goes at the [M]; rank among the "
+                     "letters, p_target renormalised over them",
     "topk_success": "top-k sampling, k = eval.top_k, fixed eval.eval_seed",
 }
 

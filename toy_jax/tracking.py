@@ -15,6 +15,8 @@ attention weight (0 where a causal mask hides the cue, i.e. forward contexts of 
 
 Infill metrics: forward query "a ... [M]" (target A), reverse query "A ... [M]" (target a); the
 prediction for the [M] at position t is read at t (MDM objective) or t - 1 (ARM objective).
+Two readings, as in `evaluate`: `infill_*` chooses among all outputs (the pad `0` included),
+`infill_*_letter_*` among the 52 letters only (`0` excluded; Figure 5's comparison).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toy_jax import data, vocab
+from toy_jax.evaluate import letters_only, target_stats
 from toy_jax.losses import prediction_offset
 from toy_jax.model import ToyTransformer
 
@@ -160,8 +163,9 @@ def make_probe(L: int, objective: str) -> Probe:
 
 def track(model: ToyTransformer, probe: Probe) -> dict:
     """Scalars of one weight set (jit-able): mean attention weight / raw score from [M] to the
-    cue per head over forward and reverse contexts, and infill mean p(target) / greedy accuracy
-    forward and reverse."""
+    cue per head over forward and reverse contexts, and, forward (`fwd`) and reverse (`rev`),
+    the infill mean p(target), greedy accuracy and target rank among all outputs
+    (`infill_{d}_*`) and among the 52 letters, pad excluded (`infill_{d}_letter_*`)."""
     tab = probe_tables(model)
     out = {}
     for key, ps in (("fwd", probe.attn_fwd), ("rev", probe.attn_rev)):
@@ -172,7 +176,9 @@ def track(model: ToyTransformer, probe: Probe) -> dict:
     for key, ps in (("fwd", probe.infill_fwd), ("rev", probe.infill_rev)):
         logits = probe_logits(model, tab, ps)
         tgt = jnp.asarray(ps.target)
-        p = jax.nn.softmax(logits, -1)
-        out[f"infill_{key}_p_target"] = jnp.take_along_axis(p, tgt[:, None], -1).mean()
-        out[f"infill_{key}_greedy_acc"] = (jnp.argmax(logits, -1) == tgt).mean()
+        for reading, lg in (("", logits), ("letter_", letters_only(logits))):
+            p, rank = target_stats(lg, tgt)
+            out[f"infill_{key}_{reading}p_target"] = p.mean()
+            out[f"infill_{key}_{reading}greedy_acc"] = (jnp.argmax(lg, -1) == tgt).mean()
+            out[f"infill_{key}_{reading}rank"] = rank.mean()
     return out
