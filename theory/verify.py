@@ -49,7 +49,7 @@ def _base(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog="verify.py", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="reduced sizes (for tests, ~1 s)")
+    p.add_argument("--quick", action="store_true", help="reduced sizes (for tests; about 1.5 s of CPU time)")
     p.add_argument("--out", metavar="DIR", help="write report.json, report.md and figures here")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--base", type=_base, default=10000.0,
