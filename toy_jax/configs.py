@@ -16,6 +16,7 @@ POS_CHOICES = ("rope", "learned", "none")
 INIT_CHOICES = ("radd", "standard")
 EMBED_INIT_CHOICES = ("radd", "normal", "gpt2")  # U(+-1/sqrt d), N(0, 1), N(0, 0.02)
 T_SAMPLER_CHOICES = ("iid", "stratified")
+PRECISION_CHOICES = ("fp32", "bf16")  # compute dtype; weights stay float32
 ATTENTION_CHOICES = ("full", "causal")
 OBJECTIVE_CHOICES = ("mdm", "arm")
 MODEL_CHOICES = ("mdm", "arm", "both")
@@ -56,6 +57,7 @@ class ModelConfig:
     seq_len: int = 20  # needed by learned positions and RoPE tables
     embed_init: str | None = None  # radd | normal | gpt2; None = what `init` says
     ln_bias: float | None = None  # initial bias of every LayerNorm; None = what `init` says
+    precision: str = "fp32"  # fp32 | bf16 (bf16 matmuls, LayerNorm/softmax in fp32)
 
     def __post_init__(self):
         _positive_int("d_model", self.d_model)
@@ -75,6 +77,7 @@ class ModelConfig:
         _choice("pos", self.pos, POS_CHOICES)
         _choice("init", self.init, INIT_CHOICES)
         _choice("attention", self.attention, ATTENTION_CHOICES)
+        _choice("precision", self.precision, PRECISION_CHOICES)
         if self.embed_init is not None:
             _choice("embed_init", self.embed_init, EMBED_INIT_CHOICES)
         if self.ln_bias is not None and (isinstance(self.ln_bias, bool) or not isinstance(
