@@ -542,7 +542,8 @@ def provenance_here(command: str, commit: str) -> dict:
     import os
     xla = os.environ.get("XLA_FLAGS", "")
     return {"command": command, "commit": commit,
-            "platform": f"CPU {cpu}, {os.cpu_count()} cores; python {_platform.python_version()}, "
+            "platform": f"CPU {cpu}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable; "
+                        f"python {_platform.python_version()}, "
                         + ", ".join(f"{k} {v}" for k, v in libs.items())
                         + (f"; XLA_FLAGS={xla}" if xla else ""),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
