@@ -416,27 +416,28 @@ def mechanism_fig5(analysis: dict, stdinit: dict) -> str:
 
 # ------------------------------------------------------------------------------ later inputs
 def collapse_study(files: list[Path]) -> str:
-    """One row per results/collapse_*.json (the initialisation collapse-rate study)."""
-    head = ["file", "init / variant", "L", "seeds", "steps", "collapsed", "partial", "learned",
-            "command"]
+    """One row per (file, variant, L, model) of results/collapse_*.json (scripts/sweep.py summaries)."""
+    head = ["file", "variant (flags)", "L", "model", "seeds", "collapsed", "partial", "learned",
+            "collapsed seeds", "rev greedy infill (raw, tracked): mean of the seed peaks, %"]
     rows = []
     for f in files:
         d = json.loads(f.read_text())
-        entries = d.get("entries") or d.get("variants") or [d]
-        if isinstance(entries, dict):
-            entries = [dict(v, name=k) for k, v in entries.items()]
-        for e in entries:
-            status = e.get("status") or e.get("statuses")
-            if isinstance(status, dict):
-                status = list(status.values())
-            if not status:
-                raise ResultsError(f"{f}: no per-seed status")
-            n = len(status)
-            rows.append([f"`{f.name}`", str(e.get("init") or e.get("name") or d.get("init", "?")),
-                         str(e.get("L", d.get("L", "?"))), str(n), str(e.get("steps", d.get("steps", "?"))),
-                         f"{status.count('collapsed')} / {n}", f"{status.count('partial')} / {n}",
-                         f"{status.count('learned')} / {n}",
-                         f"`{e.get('command') or d.get('command', '?')}`"])
+        runs = d.get("runs")
+        if not isinstance(runs, list):
+            raise ResultsError(f"{f}: expected a scripts/sweep.py summary (a 'runs' list)")
+        for run in runs:
+            seeds = _seeds(run["seeds"])
+            for model in run["seeds"][seeds[0]]:
+                st = [run["seeds"][s][model]["forward_status"] for s in seeds]
+                col = [s for s, x in zip(seeds, st) if x == "collapsed"]
+                peaks = [run["seeds"][s][model].get("tracked_rev_raw", {}).get("peak") for s in seeds]
+                peak = (f"{100 * sum(peaks) / len(peaks):.0f}" if all(p is not None for p in peaks)
+                        else "–")
+                n = len(st)
+                rows.append([f"`{f.name}`", f"{run['variant']} (`{run.get('flags', '') or 'defaults'}`)",
+                             str(run["L"]), model, str(n), f"{st.count('collapsed')} / {n}",
+                             f"{st.count('partial')} / {n}", f"{st.count('learned')} / {n}",
+                             ", ".join(col) or "none", peak])
     return table(head, rows)
 
 
@@ -507,6 +508,11 @@ def build_tables(results: Path) -> dict[str, str]:
     collapse = sorted(results.glob("collapse_*.json"))
     if collapse:
         out["collapse_study"] = collapse_study(collapse)
+        out["collapse_study_commands"] = table(
+            ["file", "command", "provenance"],
+            [[f"`{f.name}`", f"`{d.get('command', '?')}`",
+              "; ".join(f"{k}: {v}" for k, v in d.get("provenance", {}).items() if k != "command")]
+             for f, d in ((f, json.loads(f.read_text())) for f in collapse)])
     if (results / "table2_quick_v2.json").is_file():
         out["quick_table2_letter"] = quick_table2_letter(_load(results / "table2_quick_v2.json"))
     return out
