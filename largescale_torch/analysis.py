@@ -18,6 +18,7 @@ Theorem 4.1's prediction for a group is `theory.bounds.trace_bound(Delta1 + Delt
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -26,11 +27,28 @@ from largescale_torch.batching import encode, left_pad, positions_from_mask
 from largescale_torch.constants import GEN_LENGTH
 
 
+@contextmanager
+def causal_attention(model):
+    """Run `model` with a causal attention mask inside the block (the causal-mask control of Figure 7).
+
+    The weights are untouched; only `config.is_causal`, which transformers reads when it builds
+    the attention mask, is switched on and restored afterwards.
+    """
+    config = (model.get_base_model() if hasattr(model, "get_base_model") else model).config
+    old = getattr(config, "is_causal", True)
+    config.is_causal = True
+    try:
+        yield model
+    finally:
+        config.is_causal = old
+
+
 @torch.no_grad()
 def first_token_stats(model, tokenizer, ids, examples, is_mdm: bool, gen_length: int = GEN_LENGTH,
-                      batch_size: int = 16) -> list[dict]:
+                      batch_size: int = 16, chat: bool = False) -> list[dict]:
+    """Probability and rank of the first answer token, the prompt laid out as in training (`chat`)."""
     device = next(model.parameters()).device
-    enc = [encode(tokenizer, e.prompt, e.target) for e in examples]
+    enc = [encode(tokenizer, e.prompt, e.target, chat=chat) for e in examples]
     out = []
     for s in range(0, len(enc), batch_size):
         chunk = enc[s: s + batch_size]
