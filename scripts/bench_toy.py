@@ -3,9 +3,12 @@
     python scripts/bench_toy.py                 # JAX + torch.compile comparator
     python scripts/bench_toy.py --no-torch --steps 10
 
-Reports ms per step after compilation (median over timed chunks), the achieved GFLOP/s (FLOPs
-counted by XLA's cost analysis of the compiled step), the in-loop tracking overhead, and the
-same model and step in PyTorch with torch.compile. Writes the numbers to --out as JSON.
+Reports ms per step after compilation, the achieved GFLOP/s (FLOPs counted by XLA's cost
+analysis of the compiled step), the in-loop tracking overhead, and the same model and step in
+PyTorch with torch.compile. After both are compiled, the timed chunks alternate (JAX, JAX with
+tracking, torch, JAX, ...) and each figure is the median over its chunks, so that load from
+other processes hits both sides alike and the ratio JAX / torch is fair on a shared machine.
+Writes the numbers, the CPU model and the load average to --out as JSON.
 """
 from __future__ import annotations
 
@@ -21,7 +24,40 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def bench_jax(L: int, steps: int, repeats: int, preset: str) -> dict:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo) and core count."""
+    import os
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical cores"
+
+
+def load_average() -> list[float] | None:
+    try:
+        import os
+
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def timed(fn, steps: int):
+    """Time one chunk of `steps` steps: returns ms per step."""
+    t0 = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - t0) / steps
+
+
+def setup_jax(L: int, steps: int, preset: str, tracking: bool = True) -> dict:
+    """Compiled JAX chunks (train, and train + tracking probe) of `steps` steps: name -> runner."""
     import jax
 
     from toy_jax import configs, trainer
@@ -31,39 +67,36 @@ def bench_jax(L: int, steps: int, repeats: int, preset: str) -> dict:
                               train_overrides=dict(track_every=steps))
     mcfg, tcfg = cfg.configs_for("mdm")
     g = graphdef_for(mcfg)
-    out = {}
-    for track in (False, True):
+    runners, info = {}, {}
+    for track in (False, True) if tracking else (False,):
         fn = trainer.make_chunk(g, mcfg, tcfg, L, steps, track)
-        state = trainer.init_states(mcfg, tcfg, (0,))
-        t0 = time.perf_counter()
-        state, m = fn(state)
-        jax.block_until_ready(m)
-        compile_s = time.perf_counter() - t0
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            state, m = fn(state)
+        box = [trainer.init_states(mcfg, tcfg, (0,))]
+
+        def run(fn=fn, box=box):
+            box[0], m = fn(box[0])
             jax.block_until_ready(m)
-            times.append((time.perf_counter() - t0) / steps)
-        out["tracking" if track else "train"] = {"ms_per_step": 1e3 * statistics.median(times),
-                                                 "ms_all": [round(1e3 * t, 2) for t in times],
-                                                 "first_call_s": round(compile_s, 2)}
+
+        name = "tracking" if track else "train"
+        t0 = time.perf_counter()
+        run()
+        info[name] = {"first_call_s": round(time.perf_counter() - t0, 2)}
+        runners[name] = run
     # FLOPs of one step, from XLA's cost analysis of a 1-step program
     fn1 = trainer.make_chunk(g, mcfg, tcfg, L, 1, False)
     ca = fn1.lower(trainer.init_states(mcfg, tcfg, (0,))).compile().cost_analysis()
     ca = ca[0] if isinstance(ca, (list, tuple)) else ca
-    flops = float(ca.get("flops", float("nan")))
-    ms = out["train"]["ms_per_step"]
-    out["gflop_per_step"] = flops / 1e9
-    out["gflop_per_s"] = flops / 1e9 / (ms / 1e3)
-    out["tracking_overhead"] = out["tracking"]["ms_per_step"] / ms - 1.0
-    out["tracking_every"] = steps
-    out["config"] = {"L": L, "d_model": mcfg.d_model, "batch_size": tcfg.batch_size,
-                     "n_heads": mcfg.n_heads}
-    return out
+    info["gflop_per_step"] = float(ca.get("flops", float("nan"))) / 1e9
+    info["tracking_every"] = steps
+    info["config"] = {"L": L, "d_model": mcfg.d_model, "batch_size": tcfg.batch_size,
+                      "n_heads": mcfg.n_heads, "dropout": mcfg.dropout,
+                      "precision": mcfg.precision}
+    info["prng"] = "threefry2x32 (jax_threefry_partitionable=%s); dropout masks: " \
+        "toy_jax.model.keep_mask" % jax.config.jax_threefry_partitionable
+    info["jax_version"] = jax.__version__
+    return {"runners": runners, "info": info}
 
 
-def bench_torch(L: int, steps: int, repeats: int, preset: str, warmup: int = 8) -> dict:
+def setup_torch(L: int, preset: str, warmup: int = 8) -> dict:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -131,16 +164,22 @@ def bench_torch(L: int, steps: int, repeats: int, preset: str, warmup: int = 8) 
     for _ in range(warmup):  # torch.compile compiles (and may recompile) in the first calls
         step()
     compile_s = time.perf_counter() - t0
-    times = []
+    return {"step": step,
+            "info": {"warmup_steps": warmup, "warmup_s": round(compile_s, 2),
+                     "threads": torch.get_num_threads(), "version": torch.__version__}}
+
+
+def interleaved(runners: dict, steps: int, repeats: int) -> dict:
+    """Alternate one timed chunk of each runner, `repeats` rounds: name -> ms per step list."""
+    times = {name: [] for name in runners}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append((time.perf_counter() - t0) / steps)
-    return {"ms_per_step": 1e3 * statistics.median(times),
-            "ms_all": [round(1e3 * t, 2) for t in times], "warmup_steps": warmup,
-            "warmup_s": round(compile_s, 2),
-            "threads": torch.get_num_threads(), "version": torch.__version__}
+        for name, run in runners.items():
+            times[name].append(timed(run, steps))
+    return times
+
+
+def summarize(times: list[float]) -> dict:
+    return {"ms_per_step": statistics.median(times), "ms_all": [round(t, 2) for t in times]}
 
 
 def main(argv=None) -> int:
@@ -148,24 +187,46 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=20)
     ap.add_argument("--preset", choices=("paper", "quick"), default="paper")
-    ap.add_argument("--steps", type=int, default=10, help="steps per timed chunk (= tracking N)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed chunks")
+    ap.add_argument("--steps", type=int, default=10,
+                    help="steps per timed chunk (= tracking N; default 10)")
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="timed chunks of each kind, interleaved (default 5)")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparator")
+    ap.add_argument("--no-tracking", action="store_true",
+                    help="skip the JAX chunk with the tracking probe")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_toy.json"))
     args = ap.parse_args(argv)
     if args.L < 2 or args.steps < 1 or args.repeats < 1:
         print("bench_toy.py: error: need L >= 2, steps >= 1, repeats >= 1", file=sys.stderr)
         return 2
-    res = {"jax": bench_jax(args.L, args.steps, args.repeats, args.preset)}
-    j = res["jax"]
-    print(f"JAX   : {j['train']['ms_per_step']:.1f} ms/step, {j['gflop_per_step']:.1f} GFLOP/step, "
-          f"{j['gflop_per_s']:.1f} GFLOP/s; with tracking every {args.steps}: "
-          f"{j['tracking']['ms_per_step']:.1f} ms/step ({100 * j['tracking_overhead']:+.1f}%)")
+    res = {"cpu": cpu_model(), "load_average_start": load_average()}
+    jx = setup_jax(args.L, args.steps, args.preset, tracking=not args.no_tracking)
+    runners = {f"jax_{k}": v for k, v in jx["runners"].items()}
     if not args.no_torch:
-        t = res["torch"] = bench_torch(args.L, args.steps, args.repeats, args.preset)
-        res["jax_over_torch"] = j["train"]["ms_per_step"] / t["ms_per_step"]
+        tc = setup_torch(args.L, args.preset)
+        runners["torch"] = lambda step=tc["step"]: [step() for _ in range(args.steps)]
+    times = interleaved(runners, args.steps, args.repeats)
+    res["load_average_end"] = load_average()
+    j = res["jax"] = dict(jx["info"])
+    for k in jx["runners"]:
+        j[k] = {**summarize(times[f"jax_{k}"]), **j.pop(k)}
+    ms = j["train"]["ms_per_step"]
+    j["gflop_per_s"] = j["gflop_per_step"] / (ms / 1e3)
+    line = (f"JAX   : {ms:.1f} ms/step, {j['gflop_per_step']:.1f} GFLOP/step, "
+            f"{j['gflop_per_s']:.1f} GFLOP/s")
+    if "tracking" in j:
+        j["tracking_overhead"] = j["tracking"]["ms_per_step"] / ms - 1.0
+        line += (f"; with tracking every {args.steps}: {j['tracking']['ms_per_step']:.1f} "
+                 f"ms/step ({100 * j['tracking_overhead']:+.1f}%)")
+    print(f"CPU   : {res['cpu']}; load average {res['load_average_start']} -> "
+          f"{res['load_average_end']}")
+    print(line)
+    if not args.no_torch:
+        t = res["torch"] = {**summarize(times["torch"]), **tc["info"]}
+        res["jax_over_torch"] = ms / t["ms_per_step"]
         print(f"torch : {t['ms_per_step']:.1f} ms/step (torch.compile, {t['threads']} threads); "
-              f"JAX / torch = {res['jax_over_torch']:.2f}")
+              f"JAX / torch = {res['jax_over_torch']:.2f} (medians of {args.repeats} "
+              f"interleaved chunks of {args.steps} steps)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     print(f"written: {args.out}")

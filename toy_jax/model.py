@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.extend.random import threefry_2x32
 
 from theory.bounds import rope_thetas
 from toy_jax import vocab
@@ -54,8 +55,20 @@ def _normal(key, shape, std):
     return std * jax.random.normal(key, shape, jnp.float32)
 
 
+def compute_dtype(cfg: ModelConfig):
+    """The matmul dtype: bfloat16 under precision='bf16' (as RADD's bf16 autocast), else float32.
+    Parameters, optimizer state, LayerNorm, softmax and the logits stay float32 either way."""
+    return jnp.bfloat16 if cfg.precision == "bf16" else jnp.float32
+
+
+def dense(x, w, dtype=jnp.float32):
+    """x @ w with both operands in `dtype` (a no-op cast under float32)."""
+    return jnp.matmul(x.astype(dtype), w.astype(dtype))
+
+
 def layer_norm(x, scale, bias):
-    """LN(x) = (x - mean) / sqrt(var + 1e-5) * scale + bias over the last axis."""
+    """LN(x) = (x - mean) / sqrt(var + 1e-5) * scale + bias over the last axis (in float32)."""
+    x = x.astype(jnp.float32)
     mu = x.mean(-1, keepdims=True)
     var = jnp.square(x - mu).mean(-1, keepdims=True)
     return (x - mu) * jax.lax.rsqrt(var + LN_EPS) * scale + bias
@@ -132,7 +145,7 @@ class ToyTransformer(nnx.Module):
         """q, k (RoPE-rotated when pos='rope'), v of LN1(h); each (B, L, H, d_head)."""
         cfg = self.cfg
         a = layer_norm(h_BxLxd, self.ln1_scale[...], self.ln1_bias[...])
-        qkv = a @ self.w_qkv[...]
+        qkv = dense(a, self.w_qkv[...], compute_dtype(cfg))
         q, k, v = jnp.split(qkv.reshape(*qkv.shape[:-1], 3, cfg.n_heads, cfg.d_head), 3, axis=-3)
         q, k, v = q.squeeze(-3), k.squeeze(-3), v.squeeze(-3)
         if cfg.pos == "rope":
@@ -141,17 +154,20 @@ class ToyTransformer(nnx.Module):
                 cos, sin = cos[positions_L], sin[positions_L]
             else:
                 cos, sin = cos[: h_BxLxd.shape[-2]], sin[: h_BxLxd.shape[-2]]
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            dt = q.dtype
+            q, k = apply_rope(q, cos, sin).astype(dt), apply_rope(k, cos, sin).astype(dt)
         return q, k, v
 
     def mlp_and_head(self, h1_BxLxd, dropout_key=None):
         """logits = head(LN_f(h1 + Dropout(MLP(LN2(h1))))), shape (B, L, N_TARGETS)."""
+        dt = compute_dtype(self.cfg)
         m = layer_norm(h1_BxLxd, self.ln2_scale[...], self.ln2_bias[...])
-        m = jax.nn.gelu(m @ self.w_mlp1[...] + self.b_mlp1[...], approximate=True)
-        m = m @ self.w_mlp2[...] + self.b_mlp2[...]
-        h2 = h1_BxLxd + _dropout(m, self.cfg.dropout, dropout_key)
-        return layer_norm(h2, self.lnf_scale[...], self.lnf_bias[...]) @ self.w_head[...] \
-            + self.b_head[...]
+        m = jax.nn.gelu(dense(m, self.w_mlp1[...], dt) + self.b_mlp1[...].astype(dt),
+                        approximate=True)
+        m = dense(m, self.w_mlp2[...], dt) + self.b_mlp2[...].astype(dt)
+        h2 = h1_BxLxd + _dropout(m, self.cfg.dropout, dropout_key)  # residual stream: float32
+        h = layer_norm(h2, self.lnf_scale[...], self.lnf_bias[...])
+        return dense(h, self.w_head[...], dt).astype(jnp.float32) + self.b_head[...]
 
     def __call__(self, x_BxL, *, dropout_key=None, return_attn: bool = False):
         """Logits (B, L, N_TARGETS); with return_attn also `Attention` (per head).
@@ -169,29 +185,45 @@ class ToyTransformer(nnx.Module):
         cfg = self.cfg
         h0, L = h0_BxLxd, h0_BxLxd.shape[-2]
         q, k, v = self.qkv(h0)
-        scores = jnp.einsum("bihd,bjhd->bhij", q, k)  # q_i^T R(j-i) k_j, unscaled
+        # q_i^T R(j-i) k_j, unscaled; accumulated and softmaxed in float32
+        scores = jnp.einsum("bihd,bjhd->bhij", q, k, preferred_element_type=jnp.float32)
         logits_att = scores * (1.0 / math.sqrt(cfg.d_head))
         if cfg.attention == "causal":
             logits_att = jnp.where(causal_mask(L), logits_att, -jnp.inf)
         weights = jax.nn.softmax(logits_att, axis=-1)
-        o = jnp.einsum("bhij,bjhd->bihd", weights, v).reshape(h0.shape)
+        o = jnp.einsum("bhij,bjhd->bihd", weights.astype(v.dtype), v).reshape(h0.shape)
         if dropout_key is not None:
             k_att, k_mlp = jax.random.split(dropout_key)
         else:
             k_att = k_mlp = None
-        h1 = h0 + _dropout(o @ self.w_out[...], cfg.dropout, k_att)
+        h1 = h0 + _dropout(dense(o, self.w_out[...], compute_dtype(cfg)), cfg.dropout, k_att)
         logits = self.mlp_and_head(h1, k_mlp)
         if return_attn:
             return logits, Attention(scores, weights)
         return logits
 
 
+def keep_mask(key, rate: float, shape):
+    """Boolean mask, each entry independently True with probability 1 - rate.
+
+    Threefry-2x32 in counter mode, one hash per two entries (each hash yields two 32-bit
+    words), and an integer threshold: keep iff bits >= round(rate * 2^32). The same
+    Bernoulli(1 - rate) distribution as `jax.random.bernoulli` (which spends one hash per
+    entry with partitionable Threefry and compares a 23-bit float), with half the hashing,
+    which dominates dropout's cost on a CPU. `key` is a raw uint32 (2,) key.
+    """
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    n = math.prod(shape)
+    bits = threefry_2x32(key, jnp.arange(n, dtype=jnp.uint32)).reshape(shape)
+    return bits >= jnp.uint32(min(round(rate * 2.0 ** 32), 2 ** 32 - 1))
+
+
 def _dropout(x, rate, key):
-    """Inverted dropout; identity when key is None or rate == 0."""
+    """Inverted dropout (see `keep_mask`); identity when key is None or rate == 0."""
     if key is None or rate == 0.0:
         return x
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), 0.0)
+    return jnp.where(keep_mask(key, rate, x.shape), x / (1.0 - rate), 0.0).astype(x.dtype)
 
 
 def init_model(cfg: ModelConfig, seed: int) -> ToyTransformer:
@@ -239,12 +271,12 @@ def logits_at(model: ToyTransformer, x_BxL, pos_B):
     q, k, v = model.qkv(h0)
     b = jnp.arange(x_BxL.shape[0])
     q_BxHxD = q[b, pos_B]
-    scores_BxHxL = jnp.einsum("bhd,bjhd->bhj", q_BxHxD, k)
+    scores_BxHxL = jnp.einsum("bhd,bjhd->bhj", q_BxHxD, k, preferred_element_type=jnp.float32)
     logits_att = scores_BxHxL * (1.0 / math.sqrt(cfg.d_head))
     if cfg.attention == "causal":
         logits_att = jnp.where(jnp.arange(L)[None, None, :] <= pos_B[:, None, None],
                                logits_att, -jnp.inf)
     w = jax.nn.softmax(logits_att, axis=-1)
-    o = jnp.einsum("bhj,bjhd->bhd", w, v).reshape(x_BxL.shape[0], cfg.d_model)
-    h1 = h0[b, pos_B] + o @ model.w_out[...]
+    o = jnp.einsum("bhj,bjhd->bhd", w.astype(v.dtype), v).reshape(x_BxL.shape[0], cfg.d_model)
+    h1 = h0[b, pos_B] + dense(o, model.w_out[...], compute_dtype(cfg))
     return model.mlp_and_head(h1)
