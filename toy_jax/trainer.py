@@ -126,7 +126,9 @@ def shard_seeds(state: TrainState) -> TrainState:
     n_seeds = int(state.step.shape[0])
     if n_dev == 1 or n_seeds % n_dev:
         return state
-    mesh = jax.make_mesh((n_dev,), ("seed",))
+    # Auto axes: the vmapped step's gathers have no explicit out_sharding (with Explicit
+    # axes, make_mesh's default, they fail to trace)
+    mesh = jax.make_mesh((n_dev,), ("seed",), axis_types=(jax.sharding.AxisType.Auto,))
     sh = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
     return jax.device_put(state, sh)
 
