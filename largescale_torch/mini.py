@@ -160,8 +160,10 @@ def run_mini(cfg: MiniConfig, out: str | Path, progress: bool = False) -> dict:
         for family in cfg.families:
             t0 = time.time()
             res = run(train_config(cfg, paths[family], seed, out / family / f"seed{seed}"))
+            run_dir = out / family / f"seed{seed}"
             runs.append({"family": family, "seed": seed, "is_mdm": res["is_mdm"],
-                         "wall_time_s": round(time.time() - t0, 1), "run_dir": str(out / family / f"seed{seed}"),
+                         "wall_time_s": round(time.time() - t0, 1), "run_dir": str(run_dir),
+                         "reverse_final_answers": reverse_answers(run_dir),
                          **{d: {k: res[d][k] for k in ("final", "best", "best_epoch", "n")}
                             for d in ("forward", "reverse")}})
             if progress:
@@ -187,6 +189,29 @@ def _claim_runs_dir(cfg: MiniConfig, out: Path) -> None:
                              "use another --runs")
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(mine, indent=2))
+
+
+ANSWER_KINDS = ("correct", "empty", "a trained object", "other")
+
+
+def reverse_answers(run_dir: str | Path) -> dict[str, float]:
+    """Fractions of the final reverse answers that are correct, empty, one of the trained answers, or other.
+
+    A model trained only forward has been supervised to emit objects, never subjects; this
+    shows whether its reverse answers are silence, a memorised forward answer, or new text.
+    """
+    from largescale_torch.evaluation import normalise
+
+    rows = [json.loads(line) for line in (Path(run_dir) / "predictions.jsonl").read_text().splitlines()]
+    objects = {normalise(r["target"]) for r in rows if r["direction"] == "forward"}
+    rev = [r for r in rows if r["direction"] == "reverse"]
+
+    def kind(r: dict) -> str:
+        p = normalise(r["prediction"])
+        return "correct" if r["exact"] else "empty" if not p else "a trained object" if p in objects else "other"
+
+    kinds = [kind(r) for r in rev]
+    return {k: kinds.count(k) / max(len(rev), 1) for k in ANSWER_KINDS}
 
 
 def mean_sem(values: list[float]) -> tuple[float, float]:
@@ -232,6 +257,12 @@ def render_markdown(result: dict, command: str) -> str:
         per = lambda c: ", ".join(f"{c['per_seed'][s]:.1f}" for s in seeds)  # noqa: E731
         lines.append(f"| {LABELS.get(fam, fam)} | {_cell(f['best'])} ({_cell(f['final'])}) | "
                      f"{_cell(r['best'])} ({_cell(r['final'])}) | {per(f['best'])} | {per(r['best'])} |")
+    lines += ["", "Final reverse answers (% of queries, mean over seeds): "
+              + "; ".join(f"{LABELS.get(fam, fam)}: " + ", ".join(
+                  f"{k} {sum(100 * r['reverse_final_answers'][k] for r in rs) / len(rs):.1f}" for k in ANSWER_KINDS)
+                  for fam in result["summary"]
+                  for rs in [[r for r in result["runs"] if r["family"] == fam and "reverse_final_answers" in r]] if rs)
+              + "."]
     lines += [
         "",
         f"Models: {cfg['layers']} layers, hidden {cfg['hidden']}, {cfg['heads']} heads, FFN {cfg['ffn']}, RoPE "

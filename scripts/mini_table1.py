@@ -38,6 +38,8 @@ def build_parser() -> OneLineParser:
                    help="MDM answer padding with EOS: to the sampler's 32 positions, or to the longest answer "
                         "of the mini-batch (LLaDA's guideline for its pretrained model)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--render-only", action="store_true",
+                   help="redraw OUT.md and OUT.png from an existing OUT.json and its run directories (no training)")
     return p
 
 
@@ -60,14 +62,19 @@ def main(argv=None) -> int:
     import torch
 
     from largescale_torch.constants import ConfigError
-    from largescale_torch.mini import plot_curves, render_markdown, run_mini
+    from largescale_torch.mini import plot_curves, render_markdown, reverse_answers, run_mini
 
     torch.set_num_threads(args.threads)
     command = "python scripts/mini_table1.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     try:
-        result = run_mini(cfg, args.runs, progress=True)
-        result["command"] = command.strip()
-        md = render_markdown(result, command.strip())
+        if args.render_only:
+            result = json.loads(out.with_name(out.name + ".json").read_text())
+            for r in result["runs"]:
+                r.setdefault("reverse_final_answers", reverse_answers(r["run_dir"]))
+        else:
+            result = run_mini(cfg, args.runs, progress=True)
+            result["command"] = command.strip()
+        md = render_markdown(result, result["command"])
         for suffix, text in ((".json", json.dumps(result, indent=2)), (".md", md)):
             tmp = out.with_name(out.name + suffix + ".tmp")
             tmp.write_text(text + "\n")
@@ -79,7 +86,7 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
         return EXIT_BAD_ARGS
-    except (ValueError, OSError, RuntimeError, FloatingPointError) as err:
+    except (ValueError, OSError, RuntimeError, FloatingPointError, KeyError) as err:
         print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
         return EXIT_FAILURE
     print(md)

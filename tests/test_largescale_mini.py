@@ -54,6 +54,8 @@ def test_arm_learns_forward_and_table_is_written(tmp_path):
     assert run["forward"]["n"] == run["reverse"]["n"] == 20
     assert run["forward"]["best"] >= 0.9, run
     assert run["reverse"]["best"] <= run["forward"]["best"]
+    kinds = run["reverse_final_answers"]
+    assert abs(sum(kinds.values()) - 1) < 1e-9 and kinds["correct"] == run["reverse"]["final"]
     results = json.loads((tmp_path / "runs" / "llama" / "seed1" / "results.json").read_text())
     assert results["config"]["full_finetune"] and not results["config"]["chat_template"]
     md = mini.render_markdown(res, "python scripts/mini_table1.py")
