@@ -1,22 +1,56 @@
-"""Orbax checkpoints of a seed-stacked `TrainState` (CheckpointManager, automatic resume)."""
+"""Orbax checkpoints of a seed-stacked `TrainState` (CheckpointManager, automatic resume).
+
+Damage is handled here so that the CLIs can say one line about it:
+* a step whose files cannot be read (a truncated data file or `_METADATA`) raises
+  `CheckpointUnreadable` with a short reason, never orbax's multi-line TensorStore message;
+* `restore_latest` (resume) falls back to the previous step (orbax keeps the last 2) and moves
+  the unreadable one aside to `<dir>.damaged/<step>`, saying so in one line; `restore` with no
+  step (analysis of a run) falls back the same way without moving anything;
+* a write cut short by a kill leaves a `<step>.orbax-checkpoint-tmp*` folder, which resuming
+  deletes, and possibly a step without `_CHECKPOINT_METADATA` (its data complete), whose orbax
+  warning is dropped.
+"""
 from __future__ import annotations
 
+import inspect
+import json
+import logging
+import shutil
+import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+TMP_MARKER = ".orbax-checkpoint-tmp"
+# orbax's absl messages about the commit-timestamp file `_CHECKPOINT_METADATA` (written after
+# the data: a kill can leave it missing or cut; the step's arrays are complete either way)
+_BENIGN_ABSL = ("Metadata file does not exist", "Failed to json parse Metadata file")
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be read as this run's state."""
 
 
-class Checkpointer:
-    """Saves the training state of one model variant under `directory` (keeps the last 2)."""
+class CheckpointUnreadable(CheckpointError):
+    """The files of a checkpoint step cannot be read (truncated, damaged or missing)."""
 
-    def __init__(self, directory: Path, max_to_keep: int = 2):
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+class Checkpointer:
+    """Saves the training state of one model variant under `directory` (keeps the last 2).
+
+    `notify` receives the one-line notes on a fallback to an earlier step (default: stderr).
+    """
+
+    def __init__(self, directory: Path, max_to_keep: int = 2, notify=_stderr):
+        _quiet_orbax()
         self.directory = Path(directory).absolute()
+        self.notify = notify
         self.manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                                  create=True))
@@ -24,31 +58,177 @@ class Checkpointer:
     def latest_step(self):
         return self.manager.latest_step()
 
+    def steps(self) -> list[int]:
+        """Saved steps, newest first."""
+        return sorted(self.manager.all_steps(), reverse=True)
+
     def save(self, step: int, state) -> None:
         self.manager.save(int(step), args=ocp.args.StandardSave(state._asdict()))
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
 
-    def restore(self, template, step: int | None = None):
-        """The state saved at `step` (default latest), shaped like `template` (a TrainState)."""
-        step = self.latest_step() if step is None else step
+    def _restore_step(self, template, step: int):
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template._asdict())
         try:
             d = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
             restored = type(template)(**d)
-        except Exception as e:  # orbax raises many types; report one line
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(f"cannot read checkpoint {self.directory}/{step}: {msg}") from e
+        except Exception as e:  # orbax and TensorStore raise many types; report one line
+            raise CheckpointUnreadable(f"checkpoint {self.directory}/{step} is unreadable "
+                                       f"({unreadable_reason(e)})") from e
         for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(template)):
             if np.shape(a) != np.shape(b):
                 raise CheckpointError(f"checkpoint {self.directory}/{step} has shapes that do "
                                       "not match this config")
         return restored
 
+    def restore(self, template, step: int | None = None):
+        """The state saved at `step`, shaped like `template` (a TrainState). With no step: the
+        latest readable one (a note names a skipped unreadable step; nothing is moved)."""
+        if step is not None:
+            return self._restore_step(template, step)
+        state, _ = self._restore_newest(template, move_aside=False)
+        return state
+
     def restore_latest(self, template):
-        """`restore` of the latest step, or `template` itself when there is no checkpoint."""
-        return template if self.latest_step() is None else self.restore(template)
+        """Resume: the latest readable state, or `template` itself when there is no checkpoint.
+
+        Unfinished writes (`<step>.orbax-checkpoint-tmp*`) are deleted first; unreadable steps
+        newer than the one restored are moved to `<dir>.damaged/`, so training continues and
+        saves those steps again.
+        """
+        self._remove_unfinished_writes()
+        if self.latest_step() is None:
+            return template
+        state, _ = self._restore_newest(template, move_aside=True)
+        return state
+
+    def _restore_newest(self, template, move_aside: bool):
+        steps = self.steps()
+        if not steps:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        bad: list[tuple[int, CheckpointUnreadable]] = []
+        for step in steps:
+            try:
+                state = self._restore_step(template, step)
+            except CheckpointUnreadable as e:
+                bad.append((step, e))
+                continue
+            if bad:
+                self._report_fallback(bad, step, move_aside)
+            return state, step
+        step, err = bad[0]
+        older = ("no earlier step is readable either" if len(bad) > 1
+                 else "there is no earlier step")
+        raise CheckpointUnreadable(
+            f"{err}; {older}: delete {self.directory} to train this model from step 0, "
+            "or use another --out")
+
+    def _report_fallback(self, bad, good: int, move_aside: bool) -> None:
+        first, err = bad[0]
+        if move_aside:
+            moved = [self._move_aside(s) for s, _ in bad]
+            self.manager.reload()
+            self.notify(f"{err}; moved it to {moved[0]}"
+                        + (f" (and {len(moved) - 1} more)" if len(moved) > 1 else "")
+                        + f" and resuming from step {good}")
+        else:
+            self.notify(f"{err}; using step {good} instead")
+
+    def _move_aside(self, step: int) -> Path:
+        dest_dir = self.directory.parent / f"{self.directory.name}.damaged"
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest, i = dest_dir / str(step), 1
+        while dest.exists():
+            dest, i = dest_dir / f"{step}_{i}", i + 1
+        shutil.move(str(self.directory / str(step)), str(dest))
+        return dest
+
+    def _remove_unfinished_writes(self) -> None:
+        """Delete the temporary folders of saves cut short by a kill (never committed)."""
+        if self.directory.is_dir():
+            for p in self.directory.iterdir():
+                if TMP_MARKER in p.name and p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
 
     def close(self) -> None:
         self.manager.close()
+
+
+def saved_steps(directory: Path) -> list[int]:
+    """Committed checkpoint steps in `directory` (newest first), read from the folder names
+    alone (no orbax): for messages such as 'last checkpoint: ...'."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted((int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit()),
+                  reverse=True)
+
+
+def unreadable_reason(exc: BaseException) -> str:
+    """A short reason for a failed restore; orbax/TensorStore messages run to thousands of
+    characters (array specs), and their first line names no file a user can act on."""
+    chain, e = [], exc
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    text = " ".join(str(c) for c in chain)
+    if any(isinstance(c, json.JSONDecodeError) for c in chain):
+        return "a metadata file is truncated or not valid JSON"
+    for key in ("DATA_LOSS", "OUT_OF_RANGE", "Encountered error while reading array",
+                "Error decoding", "Error opening"):
+        if key in text:
+            return "a data file is truncated or damaged"
+    if "NOT_FOUND" in text or isinstance(exc, FileNotFoundError):
+        return "a file is missing"
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for cut in (" See full TensorStore details", " [tensorstore_spec"):
+        line = line.split(cut)[0]
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
+class _DropBenignAbsl(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_BENIGN_ABSL)
+
+
+_quiet_installed = False
+
+
+def _quiet_orbax() -> None:
+    """Drop the aftermath of a failed orbax restore and orbax's notes on a missing commit
+    timestamp: after a read error orbax closes its event loop while TensorStore reads are in
+    flight, and each late one prints 'Exception ignored ... Event loop is closed' (or a
+    never-awaited orbax coroutine) at random times. Other unraisable errors pass through."""
+    global _quiet_installed
+    if _quiet_installed:
+        return
+    _quiet_installed = True
+    logging.getLogger("absl").addFilter(_DropBenignAbsl())
+    previous = sys.unraisablehook
+
+    def hook(u):
+        exc, obj = u.exc_value, u.object
+        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+            return
+        code = getattr(obj, "cr_code", None)
+        if inspect.iscoroutine(obj) and code is not None and (
+                "orbax" in code.co_filename or "tensorstore" in code.co_filename):
+            return
+        previous(u)
+
+    sys.unraisablehook = hook
+
+
+def resume_note(run_dir: Path, models, first_at: int | None = None) -> str:
+    """What an interrupted run leaves, in one clause: its last checkpoint per model and that
+    the same command resumes (for `KeyboardInterrupt` messages of the CLIs)."""
+    run_dir = Path(run_dir)
+    found = {m: saved_steps(run_dir / "checkpoints" / m) for m in models}
+    if not any(found.values()):
+        when = f" (the first is written at step {first_at})" if first_at else ""
+        return f"no checkpoint in {run_dir} yet{when}; rerun the same command to start again"
+    parts = [str(run_dir / "checkpoints" / m / str(s[0])) if s else f"{m}: none yet"
+             for m, s in found.items()]
+    return (f"last checkpoint{'s' if len(parts) > 1 else ''}: {', '.join(parts)}; "
+            "rerun the same command to resume")
