@@ -5,8 +5,10 @@
 
 One run directory per L under --out (resumable: rerunning continues where it stopped); all
 seeds of a model train in one vmapped jitted program (sharded over the seed axis when several
-devices divide the number of seeds). The table (top-3 success, %) lists both evaluation
-protocols (infill, completion) and raw and EMA weights, and is rewritten after every L.
+devices divide the number of seeds). The table (top-3 success, %) lists the three readings of
+`toy_jax.evaluate` (infill, completion, and infill_letter: infill with the pad output `0`
+excluded) for raw and EMA weights, and is rewritten after every L. A finished run directory
+from before the letter-level reading is evaluated again from its checkpoints, not retrained.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PROG = "reproduce_table2.py"
+PROTOCOLS = ("infill", "completion", "infill_letter")  # toy_jax.evaluate.PROTOCOLS
 
 
 from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
@@ -75,7 +78,7 @@ def render_table(rows: dict, preset: str, Ls: list[int], command: str, wall: dic
                                             if L in PAPER_TABLE2[name] else "- | -"
                                             for L in Ls) + " |")
         for weights in ("raw", "ema"):
-            for proto in ("infill", "completion"):
+            for proto in PROTOCOLS:
                 cells = []
                 for L in Ls:
                     r = rows.get(L)
@@ -83,11 +86,15 @@ def render_table(rows: dict, preset: str, Ls: list[int], command: str, wall: dic
                         cells.append("- | -")
                         continue
                     cells.append(" | ".join(fmt_pct(r[name][weights][d][proto])
+                                            if r[name][weights][d][proto] is not None else "-"
                                             for d in ("forward", "reverse")))
                 lines.append(f"| {name.upper()} | {weights} | {proto} | "
                              + " | ".join(cells) + " |")
     seeds = sorted({len(v["mdm"]["raw"]["forward"]["infill"]) for v in rows.values()})
-    lines += ["", f"Seeds per cell: {seeds}. Wall time of this command per L (s): "
+    lines += ["", "Protocols: infill = the [M] filled among all 53 outputs (pad `0` included); "
+              "completion = the partner generated after the cue; infill_letter = the infill "
+              "queries with `0` excluded (which letter goes at the [M]; Figure 5's comparison).",
+              f"Seeds per cell: {seeds}. Wall time of this command per L (s): "
               + ", ".join(f"L={L}: {wall[L]:.0f}" for L in Ls if L in wall)
               + (f"; total {sum(wall.values()):.0f} s." if wall else ".")]
     for L in Ls:
@@ -100,11 +107,17 @@ def render_table(rows: dict, preset: str, Ls: list[int], command: str, wall: dic
 
 
 def collect(results: dict) -> dict:
-    """{model: {weights: {direction: {protocol: [per-seed top-3 success]}}}}."""
+    """{model: {weights: {direction: {protocol: [per-seed top-3 success] or None}}}} (None: a
+    reading the results do not hold)."""
     from toy_jax.analysis import seed_values
 
-    return {name: {w: {d: {p: seed_values(results, name, w, d, p)
-                           for p in ("infill", "completion")}
+    def values(name, w, d, p):
+        try:
+            return seed_values(results, name, w, d, p)
+        except KeyError:
+            return None
+
+    return {name: {w: {d: {p: values(name, w, d, p) for p in PROTOCOLS}
                        for d in ("forward", "reverse")}
                    for w in ("raw", "ema")}
             for name in ("mdm", "arm")}
@@ -113,14 +126,20 @@ def collect(results: dict) -> dict:
 def finished_or_run(cfg, out: Path, progress: bool) -> dict:
     """results.json of `out` when it holds a finished run of exactly `cfg`; otherwise train
     (or resume) and evaluate it with `rundir.run_experiment`."""
+    from toy_jax.checkpoint import CheckpointError
     from toy_jax.configs import RunConfig
-    from toy_jax.rundir import run_experiment
+    from toy_jax.rundir import reevaluate_run, run_experiment
 
     path = out / "results.json"
     if path.exists():
         try:
             res = json.loads(path.read_text())
             if RunConfig.from_dict(res["config"]) == cfg:
+                if any("infill_letter" not in m["forward"] for m in res["models"].values()):
+                    try:  # a run from before the letter-level reading
+                        res = reevaluate_run(out)
+                    except (ValueError, CheckpointError, OSError):
+                        pass  # no checkpoints: the table shows '-' for that reading
                 res["reused"] = True
                 return res
         except (ValueError, KeyError, TypeError):

@@ -3,8 +3,10 @@
     python scripts/summarize_runs.py runs/paper_L20_s0 runs/other_run [--out table.md]
 
 For each run, model and seed: the training steps of the evaluated weights, top-3 success (%) forward / reverse for
-both protocols (infill, completion) with raw and EMA weights, and the last tracked [M]->cue
-attention weight in forward ("[M] ... B") and reverse ("B ... [M]") contexts (raw weights).
+every reading (infill, completion, infill_letter = infill with the pad output `0` excluded; see
+`toy_jax.evaluate`; '-' where a run from before that reading lacks it) with raw and EMA weights,
+and the last tracked [M]->cue attention weight in forward ("[M] ... B") and reverse
+("B ... [M]") contexts (raw weights).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-PROTOCOLS = ("infill", "completion")
+PROTOCOLS = ("infill", "completion", "infill_letter")
 
 
 def _last_tracking(run: Path, name: str, seed: int, step: int) -> dict:
@@ -45,8 +47,8 @@ def summarize(run_dirs: list[Path]) -> str:
                     if block is None:
                         continue
                     cells = [run.name, name, seed, str(step), weights]
-                    cells += [f"{100 * block[d][p]['topk_success']:.1f}"
-                              for p in PROTOCOLS for d in ("forward", "reverse")]
+                    cells += [f"{100 * block[d][p]['topk_success']:.1f}" if p in block[d]
+                              else "-" for p in PROTOCOLS for d in ("forward", "reverse")]
                     if weights == "raw" and tr:
                         cells += [f"{tr['attn_fwd_weight']:.3g}", f"{tr['attn_rev_weight']:.3g}"]
                     else:

@@ -15,11 +15,11 @@ def test_summarize_tiny_run(tmp_path):
     out = subprocess.run([sys.executable, "scripts/summarize_runs.py", str(run), "--out",
                           str(tmp_path / "t.md")], cwd=ROOT, check=True, capture_output=True, text=True)
     rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| tiny |")]
-    # 2 models x 2 seeds x (raw, ema), each with 4 success cells in [0, 100]
+    # 2 models x 2 seeds x (raw, ema), each with 6 success cells (3 readings x fwd, rev) in [0, 100]
     assert len(rows) == 8
     for ln in rows:
         cells = [c.strip() for c in ln.strip("|").split("|")]
-        assert all(0.0 <= float(c) <= 100.0 for c in cells[5:9])
+        assert all(0.0 <= float(c) <= 100.0 for c in cells[5:11])
     assert (tmp_path / "t.md").read_text() == out.stdout
 
 

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 
 from toy_jax import configs, evaluate, model, vocab
@@ -25,3 +27,71 @@ def test_topk_sample_stays_in_topk():
     logits = jnp.tile(jnp.arange(10.0)[None], (500, 1))
     s = np.asarray(evaluate.topk_sample(jax.random.PRNGKey(0), logits, 3))
     assert set(s.tolist()) == {7, 8, 9}
+
+
+def test_untrained_model_letter_level():
+    cfg = configs.ModelConfig(d_model=16, seq_len=4)
+    g, p = model.split_model(model.init_model(cfg, 0))
+    r = evaluate.evaluate_params(g, p, "mdm", 4)
+    for d in ("forward", "reverse"):
+        m = r[d]["infill_letter"]
+        np.testing.assert_allclose(m["rank"], 26.5)  # middle of the 52 letters
+        np.testing.assert_allclose(m["p_target"], 1 / 52, rtol=1e-5)
+    assert set(r["forward"]) == set(evaluate.PROTOCOLS)
+
+
+def _results(fwd_completion: dict) -> dict:
+    """A constructed results.json: the MDM of each seed with the given forward completion."""
+    def block(f):
+        m = dict(topk_success=f, greedy_acc=f, p_target=f, rank=1.0)
+        return {"forward": {p: dict(m) for p in evaluate.PROTOCOLS},
+                "reverse": {p: dict(m, topk_success=0.25, greedy_acc=0.0)
+                            for p in evaluate.PROTOCOLS}}
+    per_seed = {str(s): {"mdm": {**block(0.0), "ema": block(f)}}
+                for s, f in fwd_completion.items()}
+    return {"seeds": list(fwd_completion), "headline": {"mdm": "ema"}, "per_seed": per_seed}
+
+
+def test_summary_flags_seeds_that_did_not_learn():
+    from toy_jax.train import summary
+
+    assert evaluate.forward_status(0.95) == "learned"
+    assert evaluate.forward_status(evaluate.LEARNED_AT) == "learned"
+    assert evaluate.forward_status(0.7) == "partial"
+    assert evaluate.forward_status(0.1) == "collapsed"
+    text = summary(_results({0: 0.02, 1: 0.996, 2: 0.7}))
+    lines = text.splitlines()
+    rows = {ln.split()[1]: ln for ln in lines if ln.startswith("mdm ")}
+    assert rows["0"].endswith("collapsed") and rows["1"].endswith("learned")
+    assert rows["2"].endswith("partial")
+    assert " 99.6/ 99.6" in rows["1"] and " 25.0/  0.0" in rows["1"]  # percent, EMA weights
+    warn = [ln for ln in lines if ln.startswith("WARNING")]
+    assert len(warn) == 1 and "mdm seed 0 did NOT learn the forward rule" in warn[0]
+    assert sum(ln.startswith("NOTE: mdm seed 2") for ln in lines) == 1
+    assert "1 learned" in text  # the mean over the learned seeds only, beside the mean
+    ok = summary(_results({0: 0.99, 1: 0.97}))
+    assert "WARNING" not in ok and "Every seed of every model learned" in ok
+
+
+def test_table2_lists_the_letter_level_rows():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import reproduce_table2
+
+    res = _results({0: 0.99, 1: 0.97})
+    res["per_seed"] = {s: {"mdm": v["mdm"], "arm": copy.deepcopy(v["mdm"])}
+                       for s, v in res["per_seed"].items()}
+    rows = {10: reproduce_table2.collect(res)}
+    md = reproduce_table2.render_table(rows, "quick", [10], "cmd", {10: 1.0})
+    line = next(ln for ln in md.splitlines() if ln.startswith("| MDM | ema | infill_letter |"))
+    assert line.endswith("| 98.0 ± 1.0 | 25.0 ± 0.0 |")
+    old = copy.deepcopy(res)  # a results.json from before the letter-level reading
+    for b in old["per_seed"].values():
+        for w in (b["mdm"], b["mdm"]["ema"], b["arm"], b["arm"]["ema"]):
+            for d in ("forward", "reverse"):
+                w[d].pop("infill_letter", None)
+    md = reproduce_table2.render_table({10: reproduce_table2.collect(old)},
+                                       "quick", [10], "cmd", {10: 1.0})
+    assert "| MDM | ema | infill_letter | - | - |" in md

@@ -39,3 +39,20 @@ def test_track_shapes_and_contexts():
     assert list(x[0]) == [53, 27, 0, 0]
     x = tracking.sequences(tracking.attention_contexts(L, "reverse"), L)
     assert list(x[0]) == [27, 53, 0, 0]
+
+
+def test_track_letter_level_reading():
+    """Both readings are tracked; an untrained RADD-init model (zero output layer, uniform
+    logits) ranks every target in the middle: (53 + 1) / 2 among all outputs, (52 + 1) / 2
+    among the letters."""
+    L = 4
+    m = model.init_model(configs.ModelConfig(d_model=16, seq_len=L), 0)
+    out = tracking.track(m, tracking.make_probe(L, "mdm"))
+    for d in ("fwd", "rev"):
+        np.testing.assert_allclose(out[f"infill_{d}_rank"], 27.0)
+        np.testing.assert_allclose(out[f"infill_{d}_letter_rank"], 26.5)
+        np.testing.assert_allclose(out[f"infill_{d}_letter_p_target"], 1 / 52, rtol=1e-5)
+        assert float(out[f"infill_{d}_greedy_acc"]) == 0.0  # ties resolve to the pad
+        # letter-level ties resolve to 'a': right exactly on the letter-'a' queries (1 of 26)
+        want = 1 / 26 if d == "rev" else 0.0
+        np.testing.assert_allclose(out[f"infill_{d}_letter_greedy_acc"], want, rtol=1e-5)

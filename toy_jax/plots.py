@@ -1,8 +1,10 @@
 """PNG figures of the toy mechanism analysis (Figures 5, 6, 9 of the paper and extras).
 
-Every function takes the dicts produced by `toy_jax.analysis` (themselves computed from run
-directories by `scripts/make_figures.py`) and writes one PNG. matplotlib is imported lazily
-with the Agg backend, so importing this module has no side effects.
+Every `fig_*` function takes the dicts produced by `toy_jax.analysis` (themselves computed from
+run directories by `scripts/make_figures.py`) and writes one PNG; `write_run_figures` draws the
+figures of one run directory from its files alone (what `toy_jax/train.py` does at the end of a
+run). matplotlib is imported lazily with the Agg backend, so importing this module has no side
+effects.
 """
 from __future__ import annotations
 
@@ -96,16 +98,25 @@ def fig_attention_dynamics(panels: list[tuple[str, dict]], path) -> str:
 def fig_reverse_over_training(panels: list[tuple[str, dict]], path, mark_step: int | None = 3000
                               ) -> str:
     """Infill metrics over training, raw (solid) and EMA (dashed) weights: mean p(target) and
-    greedy accuracy, forward and reverse (one column per run/model)."""
+    greedy accuracy, forward and reverse (one column per run/model), and the letter-level
+    greedy accuracy (pad '0' excluded) as a third row when the runs tracked it."""
     plt = _plt()
     n = len(panels)
-    fig, axes = plt.subplots(2, n, figsize=(5.0 * n, 6.4), squeeze=False)
+    metrics = ["p_target", "greedy_acc"]
+    if any(not np.all(np.isnan(c.get("infill_rev_letter_greedy_acc", np.nan)))
+           for _, c in panels):
+        metrics.append("letter_greedy_acc")
+    fig, axes = plt.subplots(len(metrics), n, figsize=(5.0 * n, 3.2 * len(metrics)),
+                             squeeze=False)
     for j, (title, c) in enumerate(panels):
-        for row, metric in ((0, "p_target"), (1, "greedy_acc")):
+        for row, metric in enumerate(metrics):
             ax = axes[row, j]
             for d, col in (("fwd", FWD), ("rev", REV)):
                 for pre, ls in (("", "-"), ("ema_", "--")):
-                    v = np.nanmean(c[f"{pre}infill_{d}_{metric}"], 0)
+                    a = c.get(f"{pre}infill_{d}_{metric}")
+                    if a is None or np.all(np.isnan(a)):
+                        continue
+                    v = np.nanmean(a, 0)
                     ax.plot(c["step"], v, color=col, ls=ls,
                             label=f"{'forward' if d == 'fwd' else 'reverse'} "
                                   f"{'EMA' if pre else 'raw'}")
@@ -113,7 +124,8 @@ def fig_reverse_over_training(panels: list[tuple[str, dict]], path, mark_step: i
                 ax.axvline(mark_step, color="k", lw=0.6, ls=":")
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel("training step")
-            ax.set_ylabel(f"infill {metric.replace('_', ' ')}")
+            ax.set_ylabel("infill " + metric.replace("letter_", "letter-level ")
+                          .replace("_", " "))
             if row == 0:
                 ax.set_title(title, fontsize=10)
                 ax.legend(fontsize=7)
@@ -122,11 +134,16 @@ def fig_reverse_over_training(panels: list[tuple[str, dict]], path, mark_step: i
 
 def fig_probabilities(panels: list[tuple[str, dict]], path) -> str:
     """Figure 5: reverse infill queries, per target (lowercase) position: p(correct
-    lowercase) (red), max p(any other letter) (black), p(pad '0') (gray)."""
+    lowercase) (red), max p(any other letter) (black), p(pad '0') (gray); at most 4 panels
+    per row."""
     plt = _plt()
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 3.8), squeeze=False)
-    for ax, (title, p) in zip(axes[0], panels):
+    ncol = min(4, n)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.8 * nrow), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax, (title, p) in zip(axes.ravel(), panels):
         b = p["by_target_pos"]
         x = np.arange(len(b["p_target"]))
         ax.plot(x, b["p_target"], "o-", color="tab:red", label="p(correct lowercase)")
@@ -138,6 +155,91 @@ def fig_probabilities(panels: list[tuple[str, dict]], path) -> str:
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+READINGS = (("infill", "", "infill, greedy: all outputs (pad '0' included)"),
+            ("infill_letter", "letter_", "infill_letter, greedy: the 52 letters ('0' excluded)"))
+
+
+def fig_reverse_readings(panels: list[tuple[str, dict]], path) -> str:
+    """Forward and reverse infill greedy accuracy over training in both readings (rows: with
+    the pad output, letter-level), one column per model (`analysis.curves` dicts): seed mean of
+    raw (solid) and EMA (dashed) weights, and each seed's raw weights (thin lines)."""
+    plt = _plt()
+    n = len(panels)
+    fig, axes = plt.subplots(2, n, figsize=(5.0 * n, 6.4), squeeze=False)
+    for j, (title, c) in enumerate(panels):
+        for row, (_, infix, label) in enumerate(READINGS):
+            ax = axes[row, j]
+            drawn = False
+            for d, col in (("fwd", FWD), ("rev", REV)):
+                raw, ema = c.get(f"infill_{d}_{infix}greedy_acc"), \
+                    c.get(f"ema_infill_{d}_{infix}greedy_acc")
+                if raw is None or np.all(np.isnan(raw)):
+                    continue
+                drawn = True
+                name = "forward" if d == "fwd" else "reverse"
+                for seed_curve in raw if raw.shape[0] > 1 else ():
+                    ax.plot(c["step"], seed_curve, color=col, lw=0.5, alpha=0.35)
+                ax.plot(c["step"], np.nanmean(raw, 0), color=col, lw=1.8,
+                        label=f"{name} raw (mean of {raw.shape[0]} seeds)")
+                if ema is not None and not np.all(np.isnan(ema)):
+                    ax.plot(c["step"], np.nanmean(ema, 0), color=col, ls="--",
+                            label=f"{name} EMA (mean)")
+            if not drawn:
+                ax.text(0.5, 0.5, "not tracked in this run", ha="center", va="center",
+                        transform=ax.transAxes)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel("training step")
+            ax.set_ylabel("greedy accuracy")
+            ax.set_title(f"{title}\n{label}" if row == 0 else label, fontsize=9)
+            if drawn:
+                ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def write_run_figures(run_dir, out_dir=None) -> list[str]:
+    """The figures of one run directory, drawn from its files alone (metrics.jsonl, config.json,
+    results.json and the checkpoints), into OUT/figures/ by default:
+
+    * `reverse_over_training.png`: forward and reverse infill greedy accuracy over training
+      in both readings (`fig_reverse_readings`), when the run tracked them;
+    * `fig5_probabilities.png`: Figure 5 for every model and seed at the end of training,
+      with the headline weights (EMA for the MDM, raw for the ARM).
+
+    Returns the paths written.
+    """
+    from toy_jax import analysis
+    from toy_jax.rundir import HEADLINE, load_run
+
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "figures"
+    run = load_run(run_dir)
+    cfg = run.config
+    written = []
+    rows = run.metrics()
+    panels = []
+    for spec in cfg.models:
+        try:
+            c = analysis.curves(rows, spec.name)
+        except ValueError:  # tracking was off
+            continue
+        panels.append((f"{spec.name.upper()}, L = {cfg.L}, preset {cfg.preset}", c))
+    if panels:
+        written.append(fig_reverse_readings(panels, out_dir / "reverse_over_training.png"))
+    fig5 = []
+    for spec in cfg.models:
+        if spec.name not in run.states:
+            continue
+        ema = HEADLINE[spec.objective] == "ema"
+        for seed in cfg.seeds:
+            p = analysis.reverse_probabilities(run.model(spec.name, seed, ema=ema),
+                                               spec.objective)
+            fig5.append((f"{spec.name.upper()} seed {seed} ({'EMA' if ema else 'raw'}), "
+                         f"step {run.step(spec.name)}", p))
+    if fig5:
+        written.append(fig_probabilities(fig5, out_dir / "fig5_probabilities.png"))
+    return written
 
 
 def fig_assumptions(a: dict, path, title: str = "") -> str:

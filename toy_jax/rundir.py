@@ -156,6 +156,25 @@ def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) ->
     return results
 
 
+def reevaluate_run(out: Path | str) -> dict:
+    """Evaluate the final checkpoints of a finished run again and rewrite its results.json
+    (timing kept): adds readings introduced after the run was trained, without retraining."""
+    out = Path(out)
+    run = load_run(out)
+    cfg = run.config
+    missing = [s.name for s in cfg.models
+               if s.name not in run.states or run.step(s.name) != cfg.train.steps]
+    if missing:
+        raise RunDirError(f"{out}: no final checkpoint of {missing}; rerun training instead")
+    per_seed = {s.name: evaluate_trained(cfg, s.name, run.graphdefs[s.name],
+                                         {x: run.params(s.name, x) for x in cfg.seeds},
+                                         {x: run.params(s.name, x, ema=True) for x in cfg.seeds})
+                for s in cfg.models}
+    results = build_results(cfg, per_seed, (run.results() or {}).get("timing", {}))
+    _write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    return results
+
+
 @dataclass
 class LoadedRun:
     """A run directory read back: config, seed-stacked parameters per model, metrics, results."""

@@ -13,8 +13,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from toy_jax.cli import (OneLineParser as _Parser, UsageError, run_main,  # noqa: E402
-                         show_defaults)
+from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the mask of the selected model(s) (ablation)")
     p.add_argument("--objective", choices=C.OBJECTIVE_CHOICES, default=None,
                    help="override the loss of the selected model(s) (ablation)")
-    overrides = add_override_flags(p)
+    add_override_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return show_defaults(p, {n: C.make_config(preset=n) for n in C.PRESET_CHOICES}, overrides)
+    return p
 
 
 def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
@@ -70,7 +69,7 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
     t.add_argument("--t-sampler", choices=C.T_SAMPLER_CHOICES, dest="t_sampler",
                    help="iid (default) | stratified: RADD's low-discrepancy t, one u0 per batch")
     t.add_argument("--track-every", type=int, dest="track_every",
-                   help="attention/infill tracking every N steps (0 = off)")
+                   help="attention/infill tracking every N steps (0 = off; default 10)")
     t.add_argument("--log-every", type=int, dest="log_every",
                    help="metrics every N steps when tracking is off")
     t.add_argument("--ckpt-every", type=int, dest="ckpt_every", help="checkpoint every N steps")
@@ -95,48 +94,121 @@ def config_from_args(args):
         eval_overrides=pick(["top_k", "eval_seed"]))
 
 
+SUMMARY_READINGS = (("infill", "infill"), ("completion", "compl."), ("infill_letter", "letter"))
+
+
+def _cells(r: dict) -> list[str]:
+    """'top-3 / greedy' in percent for every direction and reading of one weight set."""
+    out = []
+    for d in ("forward", "reverse"):
+        for proto, _ in SUMMARY_READINGS:
+            m = r[d].get(proto)
+            out.append(f"{100 * m['topk_success']:5.1f}/{100 * m['greedy_acc']:5.1f}"
+                       if m else f"{'-':>11}")
+    let = r["reverse"].get("infill_letter")
+    out.append(f"{let['rank']:5.2f}" if let else "    -")
+    return out
+
+
 def summary(results: dict) -> str:
-    lines = []
-    for name, r in results["models"].items():
-        w = results["headline"][name]
-        rr = r["ema"] if w == "ema" else r
-        f, v = rr["forward"], rr["reverse"]
-        lines.append(f"{name} ({w} weights): forward infill {f['infill']['topk_success']:.3f} "
-                     f"completion {f['completion']['topk_success']:.3f} | reverse infill "
-                     f"{v['infill']['topk_success']:.3f} completion "
-                     f"{v['completion']['topk_success']:.3f}  (top-3 success)")
+    """The run's final printout: per model and seed, forward and reverse in each reading (in
+    percent, headline weights), the seed means, and one line for every seed that did not learn
+    the forward rule (`evaluate.forward_status`: forward completion top-3 success below
+    LEARNED_AT), whose reverse numbers then say nothing about reverse inference."""
+    import textwrap
+
+    from toy_jax.evaluate import COLLAPSE_BELOW, LEARNED_AT, forward_status
+
+    head = ["model", "seed"] + [f"{d} {short}" for d in ("fwd", "rev")
+                                for _, short in SUMMARY_READINGS] + ["rev rank", "forward rule"]
+    widths = [5, 4] + [11] * 6 + [8, 12]
+    fmt = lambda cells: "  ".join(f"{c:>{w}}" if i > 1 else f"{c:<{w}}"
+                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    hl = results["headline"]
+    lines = ["Toy results in %, each cell top-3 sampling success / greedy accuracy; weights: "
+             + ", ".join(f"{n} {'EMA' if w == 'ema' else 'raw'}" for n, w in hl.items()) + ".",
+             fmt(head)]
+    flags = []
+    for name, w in hl.items():
+        rows = {}
+        for seed in results["seeds"]:
+            r = results["per_seed"][str(seed)][name]
+            r = r["ema"] if w == "ema" else r
+            fwd = r["forward"]["completion"]["topk_success"]
+            status = forward_status(fwd)
+            rows[seed] = (r, status)
+            lines.append(fmt([name, str(seed)] + _cells(r) + [status]))
+            if status == "collapsed":
+                flags.append(
+                    f"WARNING: {name} seed {seed} did NOT learn the forward rule (forward "
+                    f"completion {100 * fwd:.1f} % < {100 * COLLAPSE_BELOW:.0f} %: collapsed, or "
+                    "too few steps), so its reverse numbers measure nothing about reverse "
+                    "inference. Leave it out of the reverse comparison, or train it longer or "
+                    "with another seed / --init.")
+            elif status == "partial":
+                flags.append(
+                    f"NOTE: {name} seed {seed} learned the forward rule only partly (forward "
+                    f"completion {100 * fwd:.1f} %, below {100 * LEARNED_AT:.0f} %); read its "
+                    "reverse numbers with care.")
+        if len(rows) > 1:
+            lines.append(fmt([name, "mean"] + _cells(_mean([r for r, _ in rows.values()]))))
+            learned = [r for r, st in rows.values() if st == "learned"]
+            if 0 < len(learned) < len(rows):
+                lines.append(fmt([name, "mean"] + _cells(_mean(learned))
+                                 + [f"{len(learned)} learned"]))
+    lines += textwrap.wrap(
+        "Readings: infill = the [M] filled among all 53 outputs (pad '0' included); compl. = "
+        "the partner generated after the cue; letter = infill with '0' excluded (which letter "
+        "goes at the [M]; Figure 5). rev rank = the reverse target's mean rank among the 52 "
+        "letters (1 = first).", 100)
+    if flags:
+        lines += [w for f in flags for w in textwrap.wrap(f, 100, subsequent_indent="  ")]
+    else:
+        lines.append(f"Every seed of every model learned the forward rule (forward completion "
+                     f">= {100 * LEARNED_AT:.0f} %).")
     return "\n".join(lines)
 
 
+def _mean(trees: list):
+    """Element-wise mean of identically shaped nested dicts of floats."""
+    if isinstance(trees[0], dict):
+        return {k: _mean([t[k] for t in trees]) for k in trees[0] if all(k in t for t in trees)}
+    return sum(trees) / len(trees)
+
+
 def main(argv=None) -> int:
-    """Exit codes (`toy_jax.cli`): 0 done, 1 runtime failure, 2 bad arguments or config,
-    130 interrupted (rerunning the same command resumes from the last checkpoint)."""
-    return run_main("train.py", _main, argv)
-
-
-def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
     except ValueError as e:
-        raise UsageError(str(e)) from e
+        return fail("train.py", e, code=2)
     import logging
 
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from toy_jax.checkpoint import resume_note
-    from toy_jax.rundir import RunDirError, run_experiment
+    from toy_jax.checkpoint import CheckpointError
+    from toy_jax.rundir import run_experiment
 
     out = args.out or Path("runs") / f"toy_L{cfg.L}_{cfg.preset}"
     try:
         results = run_experiment(cfg, out, progress=not args.no_progress)
-    except RunDirError as e:  # another run's --out
-        raise UsageError(str(e)) from e
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(resume_note(out, [m.name for m in cfg.models],
-                                            min(cfg.train.ckpt_every, cfg.train.steps))) from None
+    except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
+        return fail("train.py", e)
     print(summary(results))
     print(f"results: {out / 'results.json'}")
+    print(run_figures(out))
     return 0
+
+
+def run_figures(out: Path) -> str:
+    """Draw the run's figures into OUT/figures (from the run's files); the line to print.
+    The figures are extras: a failure to draw them is reported, not raised."""
+    try:
+        from toy_jax.plots import write_run_figures
+
+        paths = write_run_figures(out)
+    except (ValueError, OSError, ImportError, RuntimeError) as e:
+        return f"figures: not written ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    return "figures: " + (", ".join(paths) if paths else "none (nothing tracked)")
 
 
 if __name__ == "__main__":
