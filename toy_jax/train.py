@@ -13,7 +13,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
+from toy_jax.cli import (OneLineParser as _Parser, UsageError, run_main,  # noqa: E402
+                         show_defaults)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the mask of the selected model(s) (ablation)")
     p.add_argument("--objective", choices=C.OBJECTIVE_CHOICES, default=None,
                    help="override the loss of the selected model(s) (ablation)")
-    add_override_flags(p)
+    overrides = add_override_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
+    return show_defaults(p, {n: C.make_config(preset=n) for n in C.PRESET_CHOICES}, overrides)
 
 
 def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
@@ -69,7 +70,7 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
     t.add_argument("--t-sampler", choices=C.T_SAMPLER_CHOICES, dest="t_sampler",
                    help="iid (default) | stratified: RADD's low-discrepancy t, one u0 per batch")
     t.add_argument("--track-every", type=int, dest="track_every",
-                   help="attention/infill tracking every N steps (0 = off; default 10)")
+                   help="attention/infill tracking every N steps (0 = off)")
     t.add_argument("--log-every", type=int, dest="log_every",
                    help="metrics every N steps when tracking is off")
     t.add_argument("--ckpt-every", type=int, dest="ckpt_every", help="checkpoint every N steps")
@@ -177,22 +178,31 @@ def _mean(trees: list):
 
 
 def main(argv=None) -> int:
+    """Exit codes (`toy_jax.cli`): 0 done, 1 runtime failure, 2 bad arguments or config,
+    130 interrupted (rerunning the same command resumes from the last checkpoint)."""
+    return run_main("train.py", _main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
     except ValueError as e:
-        return fail("train.py", e, code=2)
+        raise UsageError(str(e)) from e
     import logging
 
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from toy_jax.checkpoint import CheckpointError
-    from toy_jax.rundir import run_experiment
+    from toy_jax.checkpoint import resume_note
+    from toy_jax.rundir import RunDirError, run_experiment
 
     out = args.out or Path("runs") / f"toy_L{cfg.L}_{cfg.preset}"
     try:
         results = run_experiment(cfg, out, progress=not args.no_progress)
-    except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
-        return fail("train.py", e)
+    except RunDirError as e:  # another run's --out
+        raise UsageError(str(e)) from e
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(resume_note(out, [m.name for m in cfg.models],
+                                            min(cfg.train.ckpt_every, cfg.train.steps))) from None
     print(summary(results))
     print(f"results: {out / 'results.json'}")
     print(run_figures(out))
