@@ -57,3 +57,5 @@ def test_cli_end_to_end_and_bad_input(tmp_path):
 def test_help(flag):
     r = _run(flag)
     assert r.returncode == 0 and "--pos" in r.stdout and "--preset" in r.stdout
+    for knob in ("--embed-init", "--ln-bias", "--t-sampler"):
+        assert knob in r.stdout
