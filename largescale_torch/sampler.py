@@ -4,6 +4,11 @@ The response region starts fully masked and is split into blocks of `block_lengt
 left to right. Within a block, each of the `steps / n_blocks` steps predicts every masked
 position at once and unmasks the k most confident ones (k from `num_transfer_tokens`);
 an unmasked token is never re-masked. With temperature 0 the prediction is the argmax.
+
+The mask token itself is never predicted (its logit is set to -inf before the softmax, the
+"zero masking probability" of masked-diffusion parameterisations): a trained LLaDA gives it
+probability ~0, so this changes nothing there, but an untrained or tiny model whose argmax
+happens to be [M] would otherwise write [M] into a position and leave it undecoded.
 """
 from __future__ import annotations
 
@@ -77,6 +82,7 @@ def llada_generate(model, prompt_BxP: torch.Tensor, prompt_attention_BxP: torch.
             M = idx_BxM.shape[1]
             if k > 0 and M:
                 logits_BxMxV = _masked_logits(lm, x, attn, pos, P + idx_BxM).float()
+                logits_BxMxV[..., mask_id] = -torch.inf
                 probs_BxMxV = F.softmax(logits_BxMxV, dim=-1)
                 if temperature == 0:
                     top_BxK = probs_BxMxV.amax(-1).topk(k, dim=-1).indices

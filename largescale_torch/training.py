@@ -307,70 +307,72 @@ def run(cfg: TrainConfig) -> dict:
         if cfg.report_to != "none":
             accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["epoch"])
 
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        model.train()
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(encoded))
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank))  # dropout; resume-exact
-        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, rank))
-        losses = []
-        for b in range(n_batches):
-            batch_idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
-            mine = batch_idx[rank * per_proc: (rank + 1) * per_proc]
-            weight = 1.0
-            if len(mine) == 0:  # short last batch: keep every process in the gradient all-reduce
-                mine, weight = batch_idx[:1], 0.0
-            rows = [encoded[i] for i in mine]
-            if spec.is_mdm:
-                bt = mdm_train_batch(rows, ids.pad, ids.eos, C.GEN_LENGTH, end_id=end_id, pad_to=cfg.mdm_pad_to)
-                bt = {k: v.to(accelerator.device) for k, v in bt.items()}
-                noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], bt["response_mask"], ids.mask,
-                                                    cfg.mask_eps, gen)
-                logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
-                               position_ids=bt["position_ids"]).logits
-                loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, bt["response_mask"])
-            else:
-                bt = {k: v.to(accelerator.device) for k, v in arm_train_batch(rows, ids.pad, ids.eos, end_id).items()}
-                logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
-                loss = arm_loss(logits, bt["labels"])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at epoch {epoch}")
-            accelerator.backward(loss * weight)
-            if cfg.grad_clip:
-                accelerator.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            bar.update(1)
-        log({"epoch": epoch, "loss": float(np.mean(losses)), "lr": lr})
+    try:  # close the progress bar before any error or interruption message
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            model.train()
+            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(encoded))
+            torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank))  # dropout; resume-exact
+            gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, rank))
+            losses = []
+            for b in range(n_batches):
+                batch_idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
+                mine = batch_idx[rank * per_proc: (rank + 1) * per_proc]
+                weight = 1.0
+                if len(mine) == 0:  # short last batch: keep every process in the gradient all-reduce
+                    mine, weight = batch_idx[:1], 0.0
+                rows = [encoded[i] for i in mine]
+                if spec.is_mdm:
+                    bt = mdm_train_batch(rows, ids.pad, ids.eos, C.GEN_LENGTH, end_id=end_id, pad_to=cfg.mdm_pad_to)
+                    bt = {k: v.to(accelerator.device) for k, v in bt.items()}
+                    noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], bt["response_mask"], ids.mask,
+                                                        cfg.mask_eps, gen)
+                    logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
+                                   position_ids=bt["position_ids"]).logits
+                    loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, bt["response_mask"])
+                else:
+                    bt = {k: v.to(accelerator.device) for k, v in arm_train_batch(rows, ids.pad, ids.eos, end_id).items()}
+                    logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
+                    loss = arm_loss(logits, bt["labels"])
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss at epoch {epoch}")
+                accelerator.backward(loss * weight)
+                if cfg.grad_clip:
+                    accelerator.clip_grad_norm_(params, cfg.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(loss.item())
+                bar.update(1)
+            log({"epoch": epoch, "loss": float(np.mean(losses)), "lr": lr})
 
-        is_eval = epoch % cfg.eval_every == 0 or epoch == cfg.epochs
-        if is_eval:
-            model.eval()
-            unwrapped = accelerator.unwrap_model(model)
-            ev = evaluate_directions(unwrapped, tokenizer, ids, forward, reverse, spec.is_mdm, eval_cfg,
-                                     accelerator, progress=main)
-            last_eval = (epoch, ev)
-            row = {"epoch": epoch, "forward_exact": ev["forward"]["exact"], "reverse_exact": ev["reverse"]["exact"],
-                   "forward_prefix": ev["forward"]["prefix"], "reverse_prefix": ev["reverse"]["prefix"]}
-            log(row)
-            for d in ("forward", "reverse"):
-                if ev[d]["exact"] > best[d][0]:
-                    best[d] = (ev[d]["exact"], epoch)
-                    if main:
-                        _save_adapter(unwrapped, out / f"best_{d}")
-        if is_eval or epoch % cfg.save_every == 0:
-            if main:
+            is_eval = epoch % cfg.eval_every == 0 or epoch == cfg.epochs
+            if is_eval:
+                model.eval()
                 unwrapped = accelerator.unwrap_model(model)
-                ckdir = out / "checkpoints" / f"epoch_{epoch:04d}"
-                _save_adapter(unwrapped, ckdir)
-                torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "best": best},
-                           ckdir / "trainer_state.pt.tmp")
-                os.replace(ckdir / "trainer_state.pt.tmp", ckdir / "trainer_state.pt")
-                for old in (out / "checkpoints").glob("epoch_*/trainer_state.pt"):
-                    if old.parent != ckdir:
-                        old.unlink()  # optimizer state only in the latest checkpoint
-            accelerator.wait_for_everyone()
-    bar.close()
+                ev = evaluate_directions(unwrapped, tokenizer, ids, forward, reverse, spec.is_mdm, eval_cfg,
+                                         accelerator, progress=main)
+                last_eval = (epoch, ev)
+                row = {"epoch": epoch, "forward_exact": ev["forward"]["exact"], "reverse_exact": ev["reverse"]["exact"],
+                       "forward_prefix": ev["forward"]["prefix"], "reverse_prefix": ev["reverse"]["prefix"]}
+                log(row)
+                for d in ("forward", "reverse"):
+                    if ev[d]["exact"] > best[d][0]:
+                        best[d] = (ev[d]["exact"], epoch)
+                        if main:
+                            _save_adapter(unwrapped, out / f"best_{d}")
+            if is_eval or epoch % cfg.save_every == 0:
+                if main:
+                    unwrapped = accelerator.unwrap_model(model)
+                    ckdir = out / "checkpoints" / f"epoch_{epoch:04d}"
+                    _save_adapter(unwrapped, ckdir)
+                    torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "best": best},
+                               ckdir / "trainer_state.pt.tmp")
+                    os.replace(ckdir / "trainer_state.pt.tmp", ckdir / "trainer_state.pt")
+                    for old in (out / "checkpoints").glob("epoch_*/trainer_state.pt"):
+                        if old.parent != ckdir:
+                            old.unlink()  # optimizer state only in the latest checkpoint
+                accelerator.wait_for_everyone()
+    finally:
+        bar.close()
 
     if last_eval is None:  # resumed a finished run: evaluate the final adapter once more
         model.eval()

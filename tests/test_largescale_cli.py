@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,21 @@ def test_bad_input_subprocess_has_no_traceback(data_dir):  # noqa: F811
     r = _run([FINETUNE, "--model", "tiny-llama", "--dataset", "trex", "--direction", "c2p", "--seed", "1",
               "--out", "/tmp/never", "--data-dir", data_dir])
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_exits_130_and_names_the_checkpoint(tmp_path, data_dir):  # noqa: F811
+    out = tmp_path / "run"
+    cmd = [sys.executable, FINETUNE, "--model", "tiny-llama", "--dataset", "parent_child", "--direction", "p2c",
+           "--seed", "1", "--out", str(out), "--epochs", "500", "--max-train-examples", "8",
+           "--max-eval-examples", "1", "--eval-every", "1000", "--save-every", "1", "--data-dir", data_dir]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env=subprocess_env())
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("checkpoints/epoch_*/trainer_state.pt")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert "interrupted (last checkpoint" in last and "rerun the same command to resume" in last
+    assert "Traceback" not in err and not (out / "results.json").exists()

@@ -99,6 +99,7 @@ def _reference_sampler(model, prompt: list[int], mask_id: int, gen_length: int, 
     for k in num_transfer_tokens(gen_length, steps):
         with torch.no_grad():
             logits = model(input_ids=x).logits[0, P:].float()
+        logits[:, mask_id] = -float("inf")  # [M] is never a prediction
         x0 = logits.argmax(-1)
         conf = logits.softmax(-1).gather(-1, x0[:, None])[:, 0]
         conf[x[0, P:] != mask_id] = -float("inf")
