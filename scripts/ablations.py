@@ -26,7 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from toy_jax.cli import fail  # noqa: E402
+from toy_jax.cli import UsageError, run_main  # noqa: E402
 from reproduce_table2 import (_Parser, add_override_flags, finished_or_run,  # noqa: E402
                               overrides)
 
@@ -151,6 +151,12 @@ def run_ablations(names, Ls, preset: str, seeds, out: Path, table: Path, mo: dic
 
 
 def main(argv=None) -> int:
+    """Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad arguments or config, 130
+    interrupted (rerunning the same command resumes)."""
+    return run_main(PROG, _main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     out = args.out or Path("runs") / f"ablations_{args.preset}"
     table = args.table or out / "ablations.md"
@@ -159,15 +165,16 @@ def main(argv=None) -> int:
     import logging
 
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from toy_jax.checkpoint import CheckpointError
-
     try:
         if args.baselines_from is not None and not args.baselines_from.is_dir():
             raise ValueError(f"--baselines-from {args.baselines_from} is not a directory")
         run_ablations(args.variants, args.L, args.preset, args.seeds, out, table, mo, to,
                       not args.no_progress, command.strip(), args.baselines_from)
-    except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
-        return fail(PROG, e)
+    except ValueError as e:  # a bad config, or another run's config in a run directory
+        raise UsageError(str(e)) from e
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"finished runs and checkpoints are kept in {out}; rerun the "
+                                "same command to resume") from None
     print(table.read_text())
     print(f"table: {table}")
     return 0

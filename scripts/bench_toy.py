@@ -183,8 +183,17 @@ def summarize(times: list[float]) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad arguments, 130 interrupted."""
+    from toy_jax.cli import run_main
+
+    return run_main("bench_toy.py", _main, argv)
+
+
+def _main(argv) -> int:
+    from toy_jax.cli import OneLineParser
+
+    ap = OneLineParser(prog="bench_toy.py", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=20)
     ap.add_argument("--preset", choices=("paper", "quick"), default="paper")
     ap.add_argument("--steps", type=int, default=10,

@@ -1,7 +1,12 @@
 """Figures 5, 6 and 9 (and the assumption check) from toy run directories only.
 
+    python scripts/make_figures.py              # every run under runs/ -> runs/figures/
     python scripts/make_figures.py --runs runs/paper_L20_s0 runs/paper_L10_s0_6000
     python scripts/make_figures.py --runs RUN ... --extra-runs runs/ablations_quick/mdm_learned_L20
+
+Without --runs, every run directory under --root (default runs/) holding a checkpoint of an
+MDM-objective model is used. The default --out is `figures/` in the runs' common parent folder
+(runs/figures for runs under runs/, which git ignores); no run found is an error (exit 1).
 
 For every run in --runs (which must hold an 'mdm' model; an 'arm' model is used when present):
   correlation.png          forward/reverse score correlation vs Delta_1 + Delta_2, theory curve
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,17 +33,20 @@ if __package__ in (None, ""):
 PROG = "make_figures.py"
 
 
-from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
+from toy_jax.cli import OneLineParser as _Parser, UsageError, run_main  # noqa: E402
 
 
 def build_parser():
     p = _Parser(prog=PROG, description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
+    p.add_argument("--runs", type=Path, nargs="+", default=None,
+                   help="run directories (default: every run with an MDM under --root)")
+    p.add_argument("--root", type=Path, default=Path("runs"),
+                   help="where to look for runs when --runs is not given (default runs)")
     p.add_argument("--extra-runs", type=Path, nargs="*", default=[], dest="extra_runs",
                    help="more MDM-objective runs for the correlation figure")
-    p.add_argument("--out", type=Path, default=Path("results/figures"),
-                   help="output folder (default results/figures)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: figures/ in the runs' common parent folder)")
     p.add_argument("--n-boot", type=int, default=200, dest="n_boot",
                    help="bootstrap resamples of the letters (default 200)")
     p.add_argument("--at-step", type=int, default=3000, dest="at_step",
@@ -258,20 +267,60 @@ def make_figures(runs, extra_runs, out: Path, n_boot: int, at_step: int, command
     return written + [str(out / "analysis.json"), str(out / "analysis.md")]
 
 
+def find_runs(root: Path) -> list[Path]:
+    """Run directories under `root` (config.json of a toy run) holding a checkpoint of an
+    MDM-objective model, sorted by path."""
+    from toy_jax.checkpoint import saved_steps
+    from toy_jax.configs import RunConfig
+
+    runs = []
+    for cfg_path in sorted(Path(root).rglob("config.json")):
+        run = cfg_path.parent
+        try:
+            cfg = RunConfig.from_dict(json.loads(cfg_path.read_text()))
+        except (ValueError, KeyError, TypeError, OSError):
+            continue  # not a toy run directory
+        if any(saved_steps(run / "checkpoints" / m.name) for m in cfg.models
+               if m.objective == "mdm"):
+            runs.append(run)
+    return runs
+
+
+def default_out(runs: list[Path]) -> Path:
+    """`figures/` in the common parent folder of the runs (beside them, not in a run)."""
+    parents = [Path(os.path.abspath(r)).parent for r in runs]
+    common = Path(os.path.commonpath([str(p) for p in parents]))
+    rel = os.path.relpath(common)
+    return (Path(rel) if not rel.startswith("..") else common) / "figures"
+
+
 def main(argv=None) -> int:
+    """Exit codes (`toy_jax.cli`): 0 done, 1 failure (no run found, unreadable run),
+    2 bad arguments, 130 interrupted."""
+    return run_main(PROG, _main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     command = "python scripts/make_figures.py " + " ".join(sys.argv[1:] if argv is None else argv)
     import logging
 
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from toy_jax.checkpoint import CheckpointError
-
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        files = make_figures(args.runs, args.extra_runs, args.out, args.n_boot, args.at_step,
-                             command.strip())
-    except (ValueError, CheckpointError, OSError) as e:
-        return fail(PROG, e)
+    runs = args.runs
+    for r in (runs or []) + args.extra_runs:
+        if not r.is_dir():
+            raise UsageError(f"{r} is not a directory")
+    if runs is None:
+        runs = find_runs(args.root)
+        if not runs:
+            raise FileNotFoundError(
+                f"no toy run with a trained MDM under {args.root}/; train one first "
+                "(python toy_jax/train.py --L 20 --preset quick) or pass --runs")
+        print(f"runs under {args.root}/: " + " ".join(str(r) for r in runs), flush=True)
+    out = args.out or default_out(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    files = make_figures(runs, args.extra_runs, out, args.n_boot, args.at_step,
+                         command.strip())
     print("\n".join(files))
     return 0
 

@@ -25,7 +25,7 @@ PROG = "reproduce_table2.py"
 PROTOCOLS = ("infill", "completion", "infill_letter")  # toy_jax.evaluate.PROTOCOLS
 
 
-from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
+from toy_jax.cli import OneLineParser as _Parser, UsageError, run_main  # noqa: E402
 
 
 def add_override_flags(p: argparse.ArgumentParser) -> None:
@@ -177,6 +177,12 @@ def run_table(Ls, preset: str, seeds, out: Path, table: Path, model_overrides: d
 
 
 def main(argv=None) -> int:
+    """Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad arguments or config, 130
+    interrupted (rerunning the same command resumes)."""
+    return run_main(PROG, _main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     out = args.out or Path("runs") / f"table2_{args.preset}"
     table = args.table or out / "table2.md"
@@ -186,15 +192,16 @@ def main(argv=None) -> int:
     import logging
 
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from toy_jax.checkpoint import CheckpointError
-
     try:
         if len(set(args.L)) != len(args.L):
             raise ValueError(f"--L has duplicates: {args.L}")
         run_table(args.L, args.preset, args.seeds, out, table, mo, to,
                   not args.no_progress, command.strip())
-    except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
-        return fail(PROG, e)
+    except ValueError as e:  # a bad config, or another run's config in a run directory
+        raise UsageError(str(e)) from e
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"finished runs and checkpoints are kept in {out}; rerun the "
+                                "same command to resume") from None
     print(table.read_text())
     print(f"table: {table}")
     return 0

@@ -58,7 +58,17 @@ def summarize(run_dirs: list[Path]) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Exit codes (`toy_jax.cli`): 0 done, 1 a malformed results.json or an unwritable --out,
+    2 bad arguments (a run without results.json), 130 interrupted."""
+    from toy_jax.cli import run_main
+
+    return run_main("summarize_runs.py", _main, argv)
+
+
+def _main(argv) -> int:
+    from toy_jax.cli import OneLineParser
+
+    ap = OneLineParser(prog="summarize_runs.py", description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="toy run directories (with results.json)")
     ap.add_argument("--out", type=Path, help="also write the table to this markdown file")
     args = ap.parse_args(argv)
@@ -70,7 +80,7 @@ def main(argv=None) -> int:
         table = summarize(args.runs)
     except (KeyError, ValueError) as e:
         print(f"summarize_runs.py: error: malformed results.json ({e})", file=sys.stderr)
-        return 2
+        return 1
     print(table, end="")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
