@@ -151,7 +151,27 @@ def build_grid(args, override_dests) -> list[Cell]:
             except ValueError as e:
                 raise SweepError(f"variant {name!r} at L={L}: {e}") from e
             cells.append(Cell(name, L, tuple(tokens), cfg, out / f"{name}_L{L}"))
+    for c in cells:
+        _check_run_dir(c)
     return cells
+
+
+def _check_run_dir(cell: Cell) -> None:
+    """Refuse, before anything runs, a run directory that holds another config (a larger
+    --steps is allowed: the run continues)."""
+    from toy_jax.configs import RunConfig
+
+    path = cell.out / "config.json"
+    if not path.exists():
+        return
+    try:
+        old = RunConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as e:
+        raise SweepError(f"{path} is not a valid run config ({e})") from e
+    grown = replace(old, train=replace(old.train, steps=cell.cfg.train.steps))
+    if old != cell.cfg and not (grown == cell.cfg and cell.cfg.train.steps > old.train.steps):
+        raise SweepError(f"{cell.out} holds a run with a different config than variant "
+                         f"{cell.variant!r}; use another --out")
 
 
 # -- reading run directories -------------------------------------------------------------

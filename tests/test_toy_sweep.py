@@ -69,6 +69,12 @@ def test_tiny_grid_end_to_end_resume_and_dry_run(tmp_path, capsys):
     assert not new.exists()
     assert sweep.main(argv + ["--dry-run"]) == 0  # the finished grid costs nothing
     assert "estimated time: 0 s" in capsys.readouterr().out
+    # another config in an existing run directory is refused before anything runs
+    assert sweep.main([a if a != "lnb0=--ln-bias 0 --steps 6" else "lnb0=--ln-bias 0.5"
+                       for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "lnb0_L3 holds a run" in err, err
+    assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
 @pytest.mark.parametrize("variant", [
