@@ -12,11 +12,14 @@ Damage is handled here so that the CLIs can say one line about it:
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import jax
@@ -63,7 +66,8 @@ class Checkpointer:
         return sorted(self.manager.all_steps(), reverse=True)
 
     def save(self, step: int, state) -> None:
-        self.manager.save(int(step), args=ocp.args.StandardSave(state._asdict()))
+        with _ctrl_c_deferred():
+            self.manager.save(int(step), args=ocp.args.StandardSave(state._asdict()))
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
@@ -71,7 +75,8 @@ class Checkpointer:
     def _restore_step(self, template, step: int):
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template._asdict())
         try:
-            d = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            with _ctrl_c_deferred():
+                d = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
             restored = type(template)(**d)
         except Exception as e:  # orbax and TensorStore raise many types; report one line
             raise CheckpointUnreadable(f"checkpoint {self.directory}/{step} is unreadable "
@@ -153,6 +158,29 @@ class Checkpointer:
 
     def close(self) -> None:
         self.manager.close()
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Hold Ctrl-C until orbax has started a save (or finished a read), then raise it.
+
+    A KeyboardInterrupt inside `CheckpointManager.save` leaves background writer threads that
+    the manager does not know of: `close` does not wait for them and they fail with a traceback
+    at interpreter shutdown. Held, the interrupt arrives after `save` returns, and `close` then
+    finishes that checkpoint. Only in the main thread and under Python's default handler.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def saved_steps(directory: Path) -> list[int]:
