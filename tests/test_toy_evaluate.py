@@ -95,3 +95,26 @@ def test_table2_lists_the_letter_level_rows():
     md = reproduce_table2.render_table({10: reproduce_table2.collect(old)},
                                        "quick", [10], "cmd", {10: 1.0})
     assert "| MDM | ema | infill_letter | - | - |" in md
+
+
+def test_reevaluate_run_adds_the_letter_level_reading(tmp_path):
+    """A finished run from before the letter-level reading is scored again from its
+    checkpoints: the new reading appears, every earlier number is unchanged."""
+    import json
+
+    from toy_jax import rundir
+
+    cfg = configs.make_config(L=3, preset="quick", model="both", seeds=(0,),
+                              model_overrides=dict(d_model=8),
+                              train_overrides=dict(steps=2, batch_size=4, warmup_steps=1,
+                                                   track_every=0, log_every=2, ckpt_every=2))
+    new = rundir.run_experiment(cfg, tmp_path, progress=False)
+    old = copy.deepcopy(new)
+    for block in [old["models"][m] for m in old["models"]] + \
+            [old["models"][m]["ema"] for m in old["models"]]:
+        for d in ("forward", "reverse"):
+            del block[d]["infill_letter"]
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    again = rundir.reevaluate_run(tmp_path)
+    assert again["models"] == new["models"] and again["timing"] == new["timing"]
+    assert json.loads((tmp_path / "results.json").read_text())["models"] == new["models"]
