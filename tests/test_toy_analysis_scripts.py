@@ -1,6 +1,7 @@
 """scripts/reproduce_table2.py, scripts/ablations.py and scripts/make_figures.py end to end on a
 tiny configuration, and their one-line errors on bad input."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,13 @@ TINY = ["--steps", "2", "--d-model", "8", "--batch-size", "4", "--warmup", "1",
         "--no-progress"]
 
 
-def test_table_ablations_figures_end_to_end(tmp_path):
+def _git_status() -> set | None:
+    r = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                       capture_output=True, text=True)
+    return set(r.stdout.splitlines()) if r.returncode == 0 else None
+
+
+def test_table_ablations_figures_end_to_end(tmp_path, monkeypatch):
     t2 = tmp_path / "t2"
     assert reproduce_table2.main(["--L", "3", "--seeds", "0", "1", "--track-every", "2",
                                   "--out", str(t2), *TINY]) == 0
@@ -57,6 +64,29 @@ def test_table_ablations_figures_end_to_end(tmp_path):
     assert mdm["over_training"]["ema_infill_rev_p_target"]["final_step"] == 2
     assert "arm" in a["runs"][0]["models"] and a["extra_runs"][0]["model"] == "mdm"
     assert "across-letter score correlation" in (figs / "analysis.md").read_text()
+
+    # no arguments, as the README runs it: every run under ./runs, figures in runs/figures
+    cwd = tmp_path / "cwd"
+    shutil.copytree(t2 / "L3", cwd / "runs" / "L3")
+    (cwd / "runs" / "not_a_run").mkdir()
+    before = _git_status()
+    monkeypatch.chdir(cwd)
+    assert make_figures.main([]) == 0
+    for name in ("correlation", "fig5_probabilities_L3_quick", "analysis"):
+        assert list((cwd / "runs" / "figures").glob(f"{name}.*")), name
+    assert sorted(p.name for p in cwd.iterdir()) == ["runs"]  # nothing outside runs/
+    after = _git_status()
+    if before is not None:  # nothing written into the checkout
+        assert not [ln for ln in after - before
+                    if ln.endswith((".png", "analysis.json", "analysis.md"))]
+
+
+def test_make_figures_without_runs_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert make_figures.main([]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no toy run" in err and "--runs" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def _one_line_error(res):
