@@ -331,7 +331,7 @@ def plot_curves(cells: list[Cell], path: Path) -> str | None:
         for m in c.cfg.models:
             cv = curves(c, m.name)
             for s, (st, v) in cv.items():
-                ax.plot(st, v, lw=0.7, alpha=0.5)
+                ax.plot(st, v, lw=0.7, alpha=0.6, label=f"seed {s}")
             if cv:
                 n = min(len(v) for _, v in cv.values())
                 st = next(iter(cv.values()))[0][:n]
@@ -342,6 +342,7 @@ def plot_curves(cells: list[Cell], path: Path) -> str | None:
         ax.set_ylim(-0.02, 1.02)
     for row in axes:
         row[0].set_ylabel("reverse greedy infill (raw)", fontsize=8)
+    axes[0][0].legend(fontsize=6, loc="upper left")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
