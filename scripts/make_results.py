@@ -249,6 +249,7 @@ def quick_table2_letter(rec: dict) -> str:
     readings = [("infill", "topk_success", "infill top-3"),
                 ("completion", "topk_success", "completion top-3"),
                 ("infill", "greedy_acc", "infill greedy"),
+                ("infill", "rank", "infill: rank of the target among all outputs (mean)"),
                 ("infill_letter", "greedy_acc", "letter-level greedy"),
                 ("infill_letter", "topk_success", "letter-level top-3"),
                 ("infill_letter", "rank", "letter-level rank of the target (mean)")]
