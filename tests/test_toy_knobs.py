@@ -22,14 +22,17 @@ OLD_CONFIG = {
               "lr": 0.0003, "objective": "mdm", "steps": 3000, "t_eps": 0.001,
               "track_every": 50, "warmup_steps": 1000, "weight_decay": 0.0},
 }
-# the flags that reproduce that run (paper_L20_mdm_8seeds/radd_L20)
+# the flags that reproduce that run (paper_L20_mdm_8seeds/radd_L20) with "--init radd"
 BASE = ["--preset", "paper", "--L", "20", "--model", "mdm", "--seed", *map(str, range(8)),
         "--track-every", "50", "--ckpt-every", "100000"]
 # every variant of the 2026-11-28 H200 runs, as flags alone
 VARIANTS = {
-    "radd": [], "standard": ["--init", "standard"], "learned": ["--pos", "learned"],
-    "emb1": ["--embed-init", "normal"], "lnb0": ["--ln-bias", "0"],
-    "vdm": ["--t-sampler", "stratified"], "bf16": ["--precision", "bf16"],
+    "radd": ["--init", "radd"], "standard": ["--init", "standard"],
+    "learned": ["--init", "radd", "--pos", "learned"],
+    "emb1": ["--init", "radd", "--embed-init", "normal"],
+    "lnb0": ["--init", "radd", "--ln-bias", "0"],
+    "vdm": ["--init", "radd", "--t-sampler", "stratified"],
+    "bf16": ["--init", "radd", "--precision", "bf16"],
 }
 
 
@@ -46,7 +49,8 @@ def test_old_config_loads_as_the_defaults():
     cfg = configs.RunConfig.from_dict(OLD_CONFIG)
     assert cfg.model.embed_init is None and cfg.model.ln_bias is None
     assert cfg.train.t_sampler == "iid"
-    assert cfg == _cfg(BASE)  # the same run as today's default flags
+    assert cfg == _cfg(BASE + ["--init", "radd"])  # the same run, from flags (RADD's init)
+    assert _cfg(BASE).model.init == "standard"  # the default init is GPT-2's
     d = cfg.to_dict()  # new config.json files record the knobs
     assert d["model"]["embed_init"] is None and d["model"]["ln_bias"] is None
     assert d["train"]["t_sampler"] == "iid"
