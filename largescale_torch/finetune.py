@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=C.CHECKPOINT_EVERY, help="epochs between adapter checkpoints")
     p.add_argument("--eval-batch-size", type=int, default=32, help="queries decoded at once")
     p.add_argument("--max-train-examples", type=int, default=None, help="smoke tests: use only the first N")
-    p.add_argument("--max-eval-examples", type=int, default=None, help="smoke tests: evaluate the first N per direction")
+    p.add_argument("--max-eval-examples", type=int, default=None,
+                   help="smoke tests: evaluate the first N per direction")
     p.add_argument("--data-seed", type=int, default=0, help="dataset selection seed (Parent-Child subset, T-REx names)")
     p.add_argument("--dtype", default="auto", help="auto (bf16 where supported) | bf16 | fp32")
     p.add_argument("--report-to", default="none", help="none | wandb | tensorboard")

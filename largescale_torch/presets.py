@@ -59,7 +59,8 @@ CHAT_TEMPLATES = {
     ),
     "qwen": (
         "{%- if messages[0]['role'] != 'system' %}"
-        "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+        "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. "
+        "You are a helpful assistant.<|im_end|>\\n' }}"
         "{%- endif %}"
         "{%- for message in messages %}"
         "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"

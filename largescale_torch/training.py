@@ -330,7 +330,8 @@ def run(cfg: TrainConfig) -> dict:
                                    position_ids=bt["position_ids"]).logits
                     loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, bt["response_mask"])
                 else:
-                    bt = {k: v.to(accelerator.device) for k, v in arm_train_batch(rows, ids.pad, ids.eos, end_id).items()}
+                    bt = arm_train_batch(rows, ids.pad, ids.eos, end_id)
+                    bt = {k: v.to(accelerator.device) for k, v in bt.items()}
                     logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
                     loss = arm_loss(logits, bt["labels"])
                 if not torch.isfinite(loss):

@@ -5,7 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from largescale_torch.batching import Encoded, arm_train_batch, encode, left_pad, mdm_train_batch, positions_from_mask
+from largescale_torch.batching import (
+    Encoded,
+    arm_train_batch,
+    encode,
+    left_pad,
+    mdm_train_batch,
+    positions_from_mask,
+    turn_end_id,
+)
 from largescale_torch.losses import arm_loss, mdm_corrupt, mdm_loss
 from largescale_torch.modeling import load_base, resolve_model
 from largescale_torch.sampler import llada_generate, num_transfer_tokens
@@ -147,8 +155,8 @@ def test_mdm_objective_and_sampler_memorise_two_examples(data_dir):  # noqa: F81
 
     base, tok, ids = load_base(resolve_model("tiny-llada", data_dir), torch.float32)
     examples = build_task("parent_child", "p2c", data_dir=data_dir).train[:2]
-    rows = [encode(tok, e.prompt, e.target) for e in examples]
-    batch = mdm_train_batch(rows, ids.pad, ids.eos, gen_length=32, pad_to="gen_length")
+    rows = [encode(tok, e.prompt, e.target, chat=True) for e in examples]  # the training defaults:
+    batch = mdm_train_batch(rows, ids.pad, ids.eos, gen_length=32, end_id=turn_end_id(tok))  # per-batch EOS
     torch.manual_seed(1)
     model = add_lora(base)
     params = [p for p in model.parameters() if p.requires_grad]

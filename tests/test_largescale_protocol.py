@@ -140,7 +140,8 @@ def test_sft_loss_equals_hand_computation_on_two_rows():
     assert old["response_mask"].sum(1).tolist() == [32, 32]
 
 
-def _collect_training_batches(monkeypatch, preset: str, data_dir: str, tmp_path) -> tuple[list, list, dict]:  # noqa: F811
+def _collect_training_batches(monkeypatch, preset: str, data_dir: str,  # noqa: F811
+                              tmp_path) -> tuple[list, list, dict]:
     """Run the real training loop for one epoch, recording each collated batch and what reaches the loss."""
     collated, at_loss = [], []
     is_mdm = preset == "tiny-llada"
