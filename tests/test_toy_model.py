@@ -56,7 +56,7 @@ def test_logits_at_equals_full_forward():
 
 def test_radd_init_is_radds():
     d = 64
-    p = model.split_model(model.init_model(_cfg(d_model=d, pos="learned"), 0))[1]
+    p = model.split_model(model.init_model(_cfg(d_model=d, pos="learned", init="radd"), 0))[1]
     for n in ("ln1", "ln2", "lnf"):  # LayerNorm weight AND bias start at 1
         assert (p[f"{n}_scale"] == 1).all() and (p[f"{n}_bias"] == 1).all()
     assert (p["w_head"] == 0).all() and (p["b_head"] == 0).all()  # zero output layer
