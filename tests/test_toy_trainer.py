@@ -95,3 +95,55 @@ def test_different_config_refused(tmp_path):
     rundir.prepare_run_dir(_cfg(), tmp_path)
     with pytest.raises(rundir.RunDirError, match="different config"):
         rundir.prepare_run_dir(_cfg(lr=1e-2), tmp_path)
+
+
+def test_probe_of_raw_and_ema_equals_separate_probes(tmp_path):
+    """The chunk probes raw and EMA weights in one vmapped call; it equals two separate calls."""
+    from toy_jax import tracking
+
+    cfg = _cfg(track_every=2, steps=2)
+    mcfg, tcfg = cfg.configs_for("mdm")
+    g = trainer.graphdef_for(mcfg)
+    st, m = trainer.make_chunk(g, mcfg, tcfg, cfg.L, 2, True)(
+        trainer.init_states(mcfg, tcfg, cfg.seeds))
+    probe = tracking.make_probe(cfg.L, "mdm")
+    for i in range(len(cfg.seeds)):
+        for prefix, tree in (("", st.params), ("ema_", st.ema)):
+            ref = tracking.track(trainer.merge(g, trainer.seed_slice(tree, i)), probe)
+            for k, v in ref.items():
+                # ranks and accuracies are means of discrete values, where a near-tie can
+                # flip under a different summation order (one flip moves them by ~1/N)
+                tol = 0.05 if ("rank" in k or "acc" in k) else 1e-5
+                np.testing.assert_allclose(np.asarray(m[prefix + k])[i], v, rtol=1e-4,
+                                           atol=tol, err_msg=prefix + k)
+
+
+def test_estimate_line_before_the_run(capsys):
+    """One line with the measured s/step and the total estimate, after compilation."""
+    cfg = _cfg(steps=8)  # 4 chunks of 2 steps
+    tm = trainer.train_model(cfg, "mdm", progress=False, announce=True)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "s/step after compilation" in out[0], out
+    assert "for 8 steps" in out[0] and "2 seed(s)" in out[0]
+    t = tm.timing
+    assert t["steps_run"] == 8 and t["first_chunk_s"] > 0 and t["ms_per_step"] > 0
+    trainer.train_model(cfg, "mdm", progress=False, announce=False)
+    assert capsys.readouterr().out == ""
+    # every model still to train counts, the later ones with the first model's compile time
+    both = configs.make_config(L=4, preset="paper", model="both")
+    line = trainer._estimate_line(both, "mdm", 2.0, 3000, 30.0)
+    assert "about 200 min for 3000 steps x 2 models" in line and "--preset quick" in line
+    assert "x 2 models" not in trainer._estimate_line(both, "arm", 2.0, 3000, 30.0)
+
+
+def test_compile_cache_switch(monkeypatch, tmp_path):
+    old = jax.config.jax_compilation_cache_dir
+    try:
+        monkeypatch.setenv(trainer.CACHE_ENV, "0")
+        assert trainer.enable_compile_cache() is None
+        monkeypatch.setenv(trainer.CACHE_ENV, str(tmp_path / "cache"))
+        assert trainer.enable_compile_cache() == str(tmp_path / "cache")
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+        assert (tmp_path / "cache").is_dir()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", old)

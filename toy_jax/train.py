@@ -58,6 +58,8 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
                         "(default: what --init says)")
     g.add_argument("--ln-bias", type=float, dest="ln_bias", metavar="VALUE",
                    help="initial bias of every LayerNorm (default: --init's, 1 radd, 0 standard)")
+    g.add_argument("--precision", choices=C.PRECISION_CHOICES, dest="precision",
+                   help="fp32 | bf16: bf16 matmuls, fp32 weights, optimizer, LayerNorm, softmax")
     t = p.add_argument_group("training overrides (default: the preset's)")
     t.add_argument("--steps", type=int, help="training steps")
     t.add_argument("--batch-size", type=int, dest="batch_size")
@@ -88,7 +90,7 @@ def config_from_args(args):
         L=args.L, preset=args.preset, model=args.model, seeds=tuple(args.seed),
         attention=args.attention, objective=args.objective,
         model_overrides=pick(["pos", "n_heads", "d_model", "dropout", "init", "rope_base",
-                              "embed_init", "ln_bias"]),
+                              "embed_init", "ln_bias", "precision"]),
         train_overrides=pick(["steps", "batch_size", "lr", "warmup_steps", "grad_clip",
                               "weight_decay", "ema_decay", "t_eps", "t_sampler", "track_every",
                               "log_every", "ckpt_every"]),

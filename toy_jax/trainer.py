@@ -7,6 +7,11 @@ host sees metrics once per chunk. Every leaf of `TrainState` has a leading seed 
 chunk is `jax.vmap`ped over it, so all seeds train in one compiled program (sharded over the
 seed axis when several devices are present and divide the number of seeds).
 
+Overhead around the steps: the next chunk is dispatched before the host fetches the previous
+chunk's metrics (so writing metrics and the progress bar overlap the computation); the probe
+runs once on the raw and EMA weights stacked (one traced copy of the probe to compile); JAX's
+persistent compilation cache (`enable_compile_cache`) lets a rerun skip compilation.
+
 Randomness: seed s gives PRNGKey(s); its fold_in 0 initialises the parameters (the same for
 the MDM and the ARM of one seed), fold_in 1 drives training, and step n uses
 fold_in(train_key, n), so a resumed run reproduces an uninterrupted one.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,13 +117,42 @@ def make_chunk(graphdef, mcfg: ModelConfig, tcfg: TrainConfig, L: int, n_steps: 
         state, (losses, gnorms) = jax.lax.scan(step, state, None, length=n_steps)
         m = {"loss": losses.mean(), "loss_last": losses[-1], "grad_norm": gnorms.mean(),
              "lr": sched(state.step - 1.0)}
-        if probe is not None:
-            m.update(tracking.track(merge(graphdef, state.params), probe))
-            m.update({f"ema_{k}": v for k, v in
-                      tracking.track(merge(graphdef, state.ema), probe).items()})
+        if probe is not None:  # raw and EMA weights in one vmapped probe
+            both = jax.tree.map(lambda a, b: jnp.stack([a, b]), state.params, state.ema)
+            tr = jax.vmap(lambda p: tracking.track(merge(graphdef, p), probe))(both)
+            m.update({k: v[0] for k, v in tr.items()})
+            m.update({f"ema_{k}": v[1] for k, v in tr.items()})
         return state, m
 
     return jax.jit(jax.vmap(chunk), donate_argnums=0)
+
+
+CACHE_ENV = "REVERSAL_MDM_JAX_CACHE"
+
+
+def enable_compile_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache; returns its directory (None when off).
+
+    The directory is $REVERSAL_MDM_JAX_CACHE, else a `jax_compilation_cache_dir` already set
+    (e.g. by JAX_COMPILATION_CACHE_DIR), else ~/.cache/reversal_mdm/jax (under
+    $XDG_CACHE_HOME when set). REVERSAL_MDM_JAX_CACHE=0 (or off) disables it. Programs that
+    compile in over 0.5 s are stored, so rerunning a command (a resumed run, another seed
+    set of the same shapes, the tests) skips their compilation.
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env.lower() in ("0", "off", "false", "no"):
+        return None
+    if not env and jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = Path(env).expanduser() if env else base / "reversal_mdm" / "jax"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # no writable cache: compile every time
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return str(path)
 
 
 def shard_seeds(state: TrainState) -> TrainState:
@@ -173,15 +208,19 @@ def _metric_lines(name, seeds, step, m, wall_s):
 
 
 def train_model(cfg: RunConfig, name: str, *, ckpt=None, metrics_path: Path | None = None,
-                progress: bool = True, stop_at: int | None = None) -> TrainedModel:
+                progress: bool = True, stop_at: int | None = None,
+                announce: bool = True) -> TrainedModel:
     """Train every seed of variant `name` of `cfg` in one vmapped program.
 
     `ckpt` (a `checkpoint.Checkpointer`) enables resume and periodic saves; `metrics_path`
     receives one JSON line per (chunk, seed); `stop_at` stops early (as an interruption would,
-    after a checkpoint), e.g. to test resuming.
+    after a checkpoint), e.g. to test resuming. With `announce`, one line after the first two
+    chunks gives the measured time per step and an estimate of the total (the first chunk
+    includes compilation, so neither the estimate nor the progress bar counts it).
     """
     from tqdm.auto import tqdm
 
+    enable_compile_cache()
     mcfg, tcfg = cfg.configs_for(name)
     graphdef = graphdef_for(mcfg)
     seeds = tuple(cfg.seeds)
@@ -193,40 +232,92 @@ def train_model(cfg: RunConfig, name: str, *, ckpt=None, metrics_path: Path | No
     if metrics_path is not None:
         _truncate_metrics(metrics_path, name, start)
     chunks: dict[int, Any] = {}
-    step, t0, t_steady, n_steady = start, time.perf_counter(), 0.0, 0
-    bar = tqdm(total=tcfg.steps, initial=start, desc=name, disable=not progress,
-               dynamic_ncols=True)
     end = tcfg.steps if stop_at is None else min(tcfg.steps, stop_at)
+    split = {"first_chunk_s": None, "host_s": 0.0, "ckpt_s": 0.0}
+    t0 = time.perf_counter()
+    t_first_done, n_first, bar, pending = None, 0, None, None
+
+    def flush():
+        """Fetch the metrics of the chunk in `pending`, check and write them."""
+        nonlocal pending
+        if pending is None:
+            return
+        prev, stp, m = pending
+        pending = None
+        m = jax.device_get(m)
+        th = time.perf_counter()
+        if not np.all(np.isfinite(m["loss"])):
+            raise FloatingPointError(f"{name}: non-finite loss at step {stp}")
+        if metrics_path is not None:
+            with open(metrics_path, "a") as f:
+                for row in _metric_lines(name, seeds, stp, m, time.perf_counter() - t0):
+                    f.write(json.dumps(row) + "\n")
+        if bar is not None:
+            if stp > bar.n:
+                bar.update(stp - bar.n)
+            bar.set_postfix(loss=f"{float(np.mean(m['loss'])):.4f}")
+        split["host_s"] += time.perf_counter() - th
+
+    step = start
+    if progress and step < end:
+        print(f"{name}: compiling the training program ({len(seeds)} seed(s) in one program)",
+              flush=True)
     while step < end:
         n = min(tcfg.chunk, end - step)
         if n not in chunks:
             chunks[n] = make_chunk(graphdef, mcfg, tcfg, cfg.L, n, tcfg.track_every > 0)
-        first = len(chunks) == 1 and step == start
         tc = time.perf_counter()
-        state, m = chunks[n](state)
-        m = jax.device_get(m)
-        dt = time.perf_counter() - tc
-        if not first:  # the first call includes compilation
-            t_steady, n_steady = t_steady + dt, n_steady + n
-        if not np.all(np.isfinite(m["loss"])):
-            raise FloatingPointError(f"{name}: non-finite loss at step {step + n}")
+        state, m = chunks[n](state)  # dispatched asynchronously ...
+        flush()  # ... so the previous chunk's metrics are written while this one runs
         prev, step = step, step + n
-        if metrics_path is not None:
-            with open(metrics_path, "a") as f:
-                for row in _metric_lines(name, seeds, step, m, time.perf_counter() - t0):
-                    f.write(json.dumps(row) + "\n")
+        pending = (prev, step, m)
+        if prev == start:  # compilation + the first chunk
+            jax.block_until_ready(m)
+            t_first_done, n_first = time.perf_counter(), n
+            split["first_chunk_s"] = round(t_first_done - tc, 3)
+        elif bar is None and step < end:  # the second chunk: the steady time per step
+            jax.block_until_ready(m)
+            s_per_step = (time.perf_counter() - tc) / n
+            if announce:
+                print(_estimate_line(cfg, name, s_per_step, end - start,
+                                     split["first_chunk_s"] - s_per_step * n_first), flush=True)
+            bar = tqdm(total=tcfg.steps, initial=step, desc=name, disable=not progress,
+                       dynamic_ncols=True)
         if ckpt is not None and (step // tcfg.ckpt_every > prev // tcfg.ckpt_every
                                  or step == end):
+            flush()
+            tk = time.perf_counter()
             ckpt.save(step, state)
-        bar.update(n)
-        bar.set_postfix(loss=f"{float(np.mean(m['loss'])):.4f}",
-                        it_s=f"{n_steady / t_steady:.1f}" if t_steady else "-")
-    bar.close()
+            split["ckpt_s"] += time.perf_counter() - tk
+    flush()
+    if bar is not None:
+        bar.close()
     if ckpt is not None:
+        tk = time.perf_counter()
         ckpt.wait()
-    timing = {"steps_run": step - start, "train_s": round(time.perf_counter() - t0, 3),
-              "ms_per_step": round(1e3 * t_steady / n_steady, 3) if n_steady else None}
+        split["ckpt_s"] += time.perf_counter() - tk
+    t_end = time.perf_counter()
+    n_steady = step - start - n_first
+    timing = {"steps_run": step - start, "train_s": round(t_end - t0, 3),
+              "ms_per_step": round(1e3 * (t_end - t_first_done) / n_steady, 3)
+              if n_steady > 0 else None,
+              **{k: (round(v, 3) if v is not None else None) for k, v in split.items()}}
     return TrainedModel(name, mcfg, tcfg, seeds, graphdef, state.params, state.ema, timing)
+
+
+def _estimate_line(cfg: RunConfig, name: str, s_per_step: float, n_steps: int,
+                   compile_s: float) -> str:
+    """'mdm: ~ X s/step ..., about Y min for N steps x M models' (this and the later models)."""
+    names = [m.name for m in cfg.models]
+    n_models = len(names) - names.index(name)
+    total = s_per_step * n_steps * n_models + max(compile_s, 0.0) * (n_models - 1)
+    when = f"{total / 60:.0f} min" if total >= 120 else f"{total:.0f} s"
+    models = f" x {n_models} models" if n_models > 1 else ""
+    line = (f"{name}: \u2248 {s_per_step:.3g} s/step after compilation ({len(cfg.seeds)} "
+            f"seed(s) in one program); about {when} for {n_steps} steps{models}")
+    if cfg.preset == "paper" and jax.default_backend() == "cpu" and total > 600:
+        line += " (--preset quick shows the effect in minutes on a CPU)"
+    return line
 
 
 def train(cfg: RunConfig, seeds=None, *, progress: bool = False) -> dict[str, TrainedModel]:
@@ -235,7 +326,8 @@ def train(cfg: RunConfig, seeds=None, *, progress: bool = False) -> dict[str, Tr
 
     if seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=tuple(int(s) for s in seeds))
-    return {m.name: train_model(cfg, m.name, progress=progress) for m in cfg.models}
+    return {m.name: train_model(cfg, m.name, progress=progress, announce=progress)
+            for m in cfg.models}
 
 
 def _truncate_metrics(path: Path, name: str, step: int) -> None:
