@@ -119,10 +119,10 @@ def show_defaults(parser: argparse.ArgumentParser, presets: dict | None = None,
         names = list(presets)
         w0 = max(len(r[0]) for r in rows) + 2
         ws = [max([len(n)] + [len(r[1][i]) for r in rows]) + 2 for i, n in enumerate(names)]
+        row = lambda first, cells: ("  " + first.ljust(w0)
+                                    + "".join(c.ljust(w) for c, w in zip(cells, ws))).rstrip()
         lines = ["preset values (--preset picks a column; each flag overrides one value):",
-                 ("  " + "flag".ljust(w0) + "".join(n.ljust(w) for n, w in zip(names, ws))).rstrip()]
-        lines += ["  " + f.ljust(w0) + "".join(v.ljust(w) for v, w in zip(vs, ws)).rstrip()
-                  for f, vs in rows]
+                 row("flag", names)] + [row(f, vs) for f, vs in rows]
         table = "\n".join(lines)
         parser.epilog = f"{parser.epilog}\n\n{table}" if parser.epilog else table
     return parser
