@@ -52,6 +52,19 @@ def test_run_main_passes_bugs_and_results_through(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_interrupt_message_is_the_last_line_after_a_progress_bar(capsys):
+    from tqdm.auto import tqdm
+
+    def body(argv):
+        bar = tqdm(total=10, file=sys.stderr, desc="mdm")
+        bar.update(3)
+        raise KeyboardInterrupt("rerun the same command to resume")
+
+    assert run_main("prog.py", body, []) == 130
+    err = capsys.readouterr().err
+    assert err.rstrip().splitlines()[-1] == "prog.py: interrupted; rerun the same command to resume"
+
+
 def _interrupt(*a, **k):
     raise KeyboardInterrupt
 

@@ -41,16 +41,27 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _close_progress_bars() -> bool:
+    """Close the tqdm bars an exception left open (they end their line now, not after our
+    message); True if there were any."""
+    tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)
+    bars = list(getattr(tqdm, "_instances", None) or ())
+    for bar in bars:
+        bar.close()
+    return bool(bars)
+
+
 def fail(prog: str, exc: BaseException, code: int = EXIT_FAILURE) -> int:
     """Print `prog: error: <first line of exc>` to stderr and return `code` (for `main`)."""
+    _close_progress_bars()
     print(f"{prog}: error: {first_line(exc)}", file=sys.stderr)
     return code
 
 
 def interrupted(prog: str, message: str = "") -> int:
     """Print `prog: interrupted[; message]` as one line and return 130."""
-    # after a progress bar or the terminal's ^C echo, start on a fresh line
-    lead = "\n" if sys.stderr.isatty() else ""
+    # start on a fresh line after the terminal's ^C echo (a closed bar ends its own line)
+    lead = "\n" if not _close_progress_bars() and sys.stderr.isatty() else ""
     print(f"{lead}{prog}: interrupted" + (f"; {message}" if message else ""), file=sys.stderr)
     return EXIT_INTERRUPTED
 
