@@ -233,9 +233,12 @@ def _main(argv) -> int:
     if not args.no_torch:
         t = res["torch"] = {**summarize(times["torch"]), **tc["info"]}
         res["jax_over_torch"] = ms / t["ms_per_step"]
+        per_round = [a / b for a, b in zip(times["jax_train"], times["torch"])]
+        res["jax_over_torch_per_round"] = [round(r, 3) for r in per_round]
         print(f"torch : {t['ms_per_step']:.1f} ms/step (torch.compile, {t['threads']} threads); "
               f"JAX / torch = {res['jax_over_torch']:.2f} (medians of {args.repeats} "
-              f"interleaved chunks of {args.steps} steps)")
+              f"interleaved chunks of {args.steps} steps; per round "
+              f"{min(per_round):.2f}-{max(per_round):.2f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     print(f"written: {args.out}")
