@@ -106,6 +106,20 @@ def test_unfinished_write_is_removed_on_resume(saved):
         ck.close()
 
 
+def test_missing_commit_timestamp_is_not_warned_about(saved, caplog):
+    """A kill between a step's rename and its `_CHECKPOINT_METADATA` leaves complete data; orbax
+    would warn on every later run."""
+    (saved / "2" / "_CHECKPOINT_METADATA").unlink()
+    (saved / "1" / "_CHECKPOINT_METADATA").write_text('{"init_timestamp_nsecs": 17')
+    with caplog.at_level("WARNING"):
+        ck = Checkpointer(saved)
+        try:
+            assert int(ck.restore_latest(_state(0)).step) == 2
+        finally:
+            ck.close()
+    assert not [r for r in caplog.records if "Metadata file" in r.getMessage()]
+
+
 def test_reason_is_short():
     spec = '{"driver": "zarr", "kvstore": ' * 200
     e = ValueError(f"Encountered error while reading array index: (slice(0, 1, 1),). See full "
