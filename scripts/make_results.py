@@ -416,30 +416,30 @@ def mechanism_fig5(analysis: dict, stdinit: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ later inputs
-def collapse_study(files: list[Path]) -> str:
-    """One row per (file, variant, L, model) of results/collapse_*.json (scripts/sweep.py summaries)."""
-    head = ["file", "variant (flags)", "L", "model", "seeds", "collapsed", "partial", "learned",
-            "collapsed seeds", "rev greedy infill (raw, tracked): mean of the seed peaks, %"]
+def collapse_classify(files: list[Path]) -> str | None:
+    """One row per run of the collapse-classification files (scripts/diagnose_collapse.py classify)."""
+    head = ["file", "run", "L", "init", "steps", "seeds", "escaped the self-attention state at the check step",
+            "final status (learned / partial / collapsed)", "indicator agrees (escaped ⇔ learned)"]
     rows = []
     for f in files:
         d = json.loads(f.read_text())
         runs = d.get("runs")
-        if not isinstance(runs, list):
-            raise ResultsError(f"{f}: expected a scripts/sweep.py summary (a 'runs' list)")
+        if not (isinstance(runs, list) and runs and isinstance(runs[0].get("seeds"), list)
+                and "n_escaped" in runs[0]):
+            continue  # another kind of collapse file (e.g. per-step diagnostics)
         for run in runs:
-            seeds = _seeds(run["seeds"])
-            for model in run["seeds"][seeds[0]]:
-                st = [run["seeds"][s][model]["forward_status"] for s in seeds]
-                col = [s for s, x in zip(seeds, st) if x == "collapsed"]
-                peaks = [run["seeds"][s][model].get("tracked_rev_raw", {}).get("peak") for s in seeds]
-                peak = (f"{100 * sum(peaks) / len(peaks):.0f}" if all(p is not None for p in peaks)
-                        else "–")
-                n = len(st)
-                rows.append([f"`{f.name}`", f"{run['variant']} (`{run.get('flags', '') or 'defaults'}`)",
-                             str(run["L"]), model, str(n), f"{st.count('collapsed')} / {n}",
-                             f"{st.count('partial')} / {n}", f"{st.count('learned')} / {n}",
-                             ", ".join(col) or "none", peak])
-    return table(head, rows)
+            seeds = run["seeds"]
+            finals = [x.get("final_status") for x in seeds]
+            if all(st is not None for st in finals):
+                final = " / ".join(str(finals.count(k)) for k in ("learned", "partial", "collapsed"))
+                agree = sum((x["escaped"] == (x["final_status"] == "learned")) for x in seeds)
+                agree_s = f"{agree} / {len(seeds)}"
+            else:
+                final, agree_s = "–", "–"
+            rows.append([f"`{f.name}`", f"`{run['run']}`", str(run["L"]), str(run["init"]),
+                         f"{run['steps']:,}", str(run["n_seeds"]),
+                         f"{run['n_escaped']} / {run['n_seeds']} (step {d['at']:,})", final, agree_s])
+    return table(head, rows) if rows else None
 
 
 # ------------------------------------------------------------------------------ README blocks
@@ -506,16 +506,13 @@ def build_tables(results: Path) -> dict[str, str]:
     if reruns:
         out["xmachine_L10"] = xmachine(quick, reruns)
         out["xmachine_L10_summary"] = xmachine_summary(quick, reruns)
-    collapse = sorted(results.glob("collapse_*.json"))
+    collapse = collapse_classify(sorted(results.glob("collapse_*.json")))
     if collapse:
-        out["collapse_study"] = collapse_study(collapse)
-        out["collapse_study_commands"] = table(
-            ["file", "command", "provenance"],
-            [[f"`{f.name}`", f"`{d.get('command', '?')}`",
-              "; ".join(f"{k}: {v}" for k, v in d.get("provenance", {}).items() if k != "command")]
-             for f, d in ((f, json.loads(f.read_text())) for f in collapse)])
-    if (results / "table2_quick_v2.json").is_file():
+        out["collapse_classify"] = collapse
+    if (results / "table2_quick_v2.json").is_file():  # RADD init (the default at its commit)
         out["quick_table2_letter"] = quick_table2_letter(_load(results / "table2_quick_v2.json"))
+    if (results / "table2_quick_v3.json").is_file():  # GPT-2 init, the later default
+        out["quick_table2_letter_std"] = quick_table2_letter(_load(results / "table2_quick_v3.json"))
     return out
 
 
