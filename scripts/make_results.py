@@ -423,7 +423,7 @@ def collapse_classify(files: list[Path]) -> str | None:
     rows = []
     for f in files:
         d = json.loads(f.read_text())
-        runs = d.get("runs")
+        runs = d.get("runs") if isinstance(d, dict) else None
         if not (isinstance(runs, list) and runs and isinstance(runs[0].get("seeds"), list)
                 and "n_escaped" in runs[0]):
             continue  # another kind of collapse file (e.g. per-step diagnostics)
