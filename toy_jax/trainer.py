@@ -311,9 +311,10 @@ def _estimate_line(cfg: RunConfig, name: str, s_per_step: float, n_steps: int,
     names = [m.name for m in cfg.models]
     n_models = len(names) - names.index(name)
     total = s_per_step * n_steps * n_models + max(compile_s, 0.0) * (n_models - 1)
-    when = f"{total / 60:.0f} min" if total >= 120 else f"{total:.0f} s"
+    when = f"{total / 60:.0f} min" if total >= 120 else f"{max(total, 1.0):.0f} s"
     models = f" x {n_models} models" if n_models > 1 else ""
-    line = (f"{name}: \u2248 {s_per_step:.3g} s/step after compilation ({len(cfg.seeds)} "
+    per = f"{s_per_step:.3g} s" if s_per_step >= 1.0 else f"{1e3 * s_per_step:.3g} ms"
+    line = (f"{name}: \u2248 {per}/step after compilation ({len(cfg.seeds)} "
             f"seed(s) in one program); about {when} for {n_steps} steps{models}")
     if cfg.preset == "paper" and jax.default_backend() == "cpu" and total > 600:
         line += " (--preset quick shows the effect in minutes on a CPU)"
