@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step of the early indicator (default 400)")
     c.add_argument("--model", default="mdm", help="model name in the runs (default mdm)")
     c.add_argument("--out", type=Path, default=None, help="JSON file to write (and .md beside)")
+    r = sub.add_parser("record", help="pack a `train` directory into one JSON file (results/)")
+    r.add_argument("dir", type=Path, help="directory written by `train`")
+    r.add_argument("--out", type=Path, required=True, help="JSON file to write")
     return p
 
 
@@ -189,6 +192,37 @@ def provenance() -> dict:
             "versions": vers, "date": time.strftime("%Y-%m-%d")}
 
 
+DIAG_STEPS = (0, 50, 100, 150, 200, 225, 250, 275, 300)
+BODY = ("w_qkv", "w_out", "embed", "w_mlp1", "w_mlp2")
+
+
+def record(d: Path) -> dict:
+    """config.json + diagnostics.jsonl of a `train` directory as one JSON-able dict."""
+    cfg = json.loads((d / "config.json").read_text())
+    rows = [json.loads(l) for l in (d / "diagnostics.jsonl").read_text().splitlines() if l]
+    if not rows:
+        raise ValueError(f"{d}: no diagnostics rows")
+    return {"command": "python scripts/diagnose_collapse.py train " + " ".join(cfg["flags"]),
+            "provenance": cfg["provenance"], "run_config": cfg["run_config"], "rows": rows}
+
+
+def render_diagnostics(rec: dict, steps=DIAG_STEPS) -> str:
+    """Markdown: per seed and step, the [M] attention row, the pad output and the gradient split."""
+    head = ("| seed | step | loss | [M]->itself | [M]->cue | [M]->pads | entropy (nats) | "
+            "logit gap max-cue | p(`0`) | grad norm: head | grad norm: attention+MLP+embeddings |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in sorted(rec["rows"], key=lambda r: (r["seed"], r["step"])):
+        if r["step"] not in steps:
+            continue
+        body = sum(r[f"gnorm_{k}"] ** 2 for k in BODY if f"gnorm_{k}" in r) ** 0.5
+        head_g = (r["gnorm_w_head"] ** 2 + r["gnorm_b_head"] ** 2) ** 0.5
+        loss = f"{r['loss']:.1f}" if "loss" in r else "–"
+        lines.append(f"| {r['seed']} | {r['step']} | {loss} | {r['w_self']:.3f} | {r['w_cue']:.3f} | "
+                     f"{r['w_pad']:.3f} | {r['entropy']:.2f} | {r['logit_gap_max_minus_cue']:.1f} | "
+                     f"{r['p_pad']:.2f} | {head_g:.3g} | {body:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- classification
 def classify_run(run: Path, at: int, model: str = "mdm") -> dict:
     """Per seed: early indicator at step `at` and, if results.json exists, the final status."""
@@ -244,6 +278,12 @@ def render_md(runs: list[dict], at: int) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.cmd == "record":
+            rec = record(args.dir)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(rec, indent=1) + "\n")
+            print(render_diagnostics(rec), end="")
+            return 0
         if args.cmd == "train":
             run_train(args)
             print(f"diagnostics: {args.out / 'diagnostics.jsonl'}")
