@@ -18,7 +18,6 @@ nor the tests need the run directories.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import hashlib
 import json
@@ -26,6 +25,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from toy_jax.cli import OneLineParser  # noqa: E402  (argparse with one-line errors, exit 2)
 
 # The tracked infill metrics kept for the curves (raw and EMA weights, with the pad output allowed).
 CURVE_KEYS = (
@@ -216,7 +220,7 @@ def digest(root: Path) -> tuple[dict, dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, required=True, help="the shared runs directory")
     ap.add_argument("--out", type=Path, required=True, help="digest JSON (curves go beside it)")
     args = ap.parse_args(argv)

@@ -3,8 +3,10 @@
     python scripts/make_results.py                 # rewrite the marked tables in RESULTS.md and README.md
     python scripts/make_results.py --check         # exit 1 if a marked table differs from what results/ gives
     python scripts/make_results.py --figures       # also draw the figures made from the GPU-run digest
-    python scripts/make_results.py --record-rerun /tmp/xmachine_L10/L10/../table2.json \\
+    python scripts/make_results.py --record-rerun /tmp/xmachine_L10/table2.json \\
         --rerun-command "..." --rerun-commit 1309a87 --out results/xmachine_L10_amd_epyc.json
+    python scripts/make_results.py --record-table2 runs/table2_quick_v3 \\
+        --rerun-command "..." --rerun-commit feeb683 --out results/table2_quick_v3.json
 
 A table lives in a marked block, `<!-- table:NAME -->` ... `<!-- /table:NAME -->`; only the text
 between the markers is generated, the prose around it is written by hand. Every number in a
@@ -16,7 +18,6 @@ Seed spread is the uncertainty shown: cells are per-seed values or mean (lowestâ
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import platform as _platform
@@ -24,6 +25,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from toy_jax.cli import OneLineParser  # noqa: E402  (argparse with one-line errors, exit 2)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("RESULTS.md", "README.md", "toy_jax/README.md")
@@ -648,7 +654,7 @@ def record_rerun(table_json: Path, command: str, commit: str, out: Path) -> None
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=ROOT / "results")
     ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / d for d in DOCS])
     ap.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
