@@ -51,7 +51,9 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
     g.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
     g.add_argument("--d-model", "--hidden", type=int, dest="d_model", help="hidden size")
     g.add_argument("--dropout", type=float, help="dropout rate")
-    g.add_argument("--init", choices=C.INIT_CHOICES, help="radd (RADD's init) | standard (GPT-2)")
+    g.add_argument("--init", choices=C.INIT_CHOICES,
+                   help="standard (GPT-2's, the default) | radd (RADD's; some seeds collapse "
+                        "at the paper preset)")
     g.add_argument("--rope-base", type=float, dest="rope_base", help="RoPE base (10000)")
     g.add_argument("--embed-init", choices=C.EMBED_INIT_CHOICES, dest="embed_init",
                    help="embeddings: radd U(+-1/sqrt d) | normal N(0, 1) | gpt2 N(0, 0.02) "
