@@ -13,7 +13,9 @@ has two or more words), both after RoPE, in every layer and head, and record the
 q^T R(Delta) k. Delta1 / Delta2 are the token distances between the two positions in the
 forward / reverse context. Pairs are grouped by Delta1 + Delta2; within a group the Pearson
 correlation across pairs between forward and reverse scores is computed per layer and head.
-Theorem 4.1's prediction for a group is `theory.bounds.trace_bound(Delta1 + Delta2, D, theta)`.
+The reference value of a group is `theory.bounds.trace_bound(Delta1 + Delta2, D, theta)`: Theorem
+4.1's bound when Delta1 = Delta2 (and 0 <= rho <= 1); for Delta1 != Delta2 only an analogue, not a
+theorem (a fixed rho can fall below it; theory/README.md).
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
 
 (a)/(b) one box per run and model variant (trained, untrained, causal mask); (c) the
 attention-score correlation per Delta1+Delta2 for the trained MDM (solid), the untrained base
-(dashed) and the causal-mask control (dotted), with Theorem 4.1's bound.
+(dashed) and the causal-mask control (dotted), with the reference (1/D) Tr R(Delta1 + Delta2)
+(Theorem 4.1's bound only where Delta1 = Delta2; elsewhere an analogue, not a theorem).
 Exit codes: 0 done, 2 bad arguments, 1 runtime failure, 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations

@@ -153,8 +153,9 @@ def _letter_by_placement(x_Nx, L: int) -> np.ndarray:
 def score_correlation(model: ToyTransformer, n_boot: int = N_BOOT) -> dict:
     """Figure 6a for one trained model: the across-letter correlation of the raw forward and
     reverse cue scores per Delta_1 + Delta_2 (see the module docstring), per head, with the
-    theory curve (1/D) Tr R(Delta_1 + Delta_2), D = d_head (Theorem 4.1, `theory.trace_bound`;
-    drawn only meaningful with pos='rope')."""
+    reference curve (1/D) Tr R(Delta_1 + Delta_2), D = d_head (`theory.trace_bound`; meaningful
+    only with pos='rope'). Theorem 4.1 bounds E_q[Corr] by it only when Delta_1 = Delta_2 and
+    0 <= rho <= 1; for Delta_1 != Delta_2 it is an analogue that can fail (theory/README.md)."""
     cfg = model.cfg
     L = cfg.seq_len
     ca = cue_attention(model, L)
