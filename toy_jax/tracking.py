@@ -92,9 +92,10 @@ def probe_attention(model: ToyTransformer, tab: ProbeTables, ps: ProbeSet):
     qtok = _query_token(ps)
     q = tab.q[qtok, n(ps.query_pos)]  # (N, H, D)
     j = jnp.arange(L)[None, None, :]
-    s_pad = jnp.einsum("nhd,jhd->nhj", q, tab.k[vocab.PAD])
-    s_cue = jnp.einsum("nhd,nhd->nh", q, tab.k[n(ps.cue_tok), n(ps.cue_pos)])[..., None]
-    s_msk = jnp.einsum("nhd,nhd->nh", q, tab.k[vocab.MASK, n(ps.mask_pos)])[..., None]
+    f32 = dict(preferred_element_type=jnp.float32)  # scores and softmax in float32 (bf16 too)
+    s_pad = jnp.einsum("nhd,jhd->nhj", q, tab.k[vocab.PAD], **f32)
+    s_cue = jnp.einsum("nhd,nhd->nh", q, tab.k[n(ps.cue_tok), n(ps.cue_pos)], **f32)[..., None]
+    s_msk = jnp.einsum("nhd,nhd->nh", q, tab.k[vocab.MASK, n(ps.mask_pos)], **f32)[..., None]
     cue_j = j == n(ps.cue_pos)[:, None, None]
     msk_j = j == n(ps.mask_pos)[:, None, None]
     scores = jnp.where(cue_j, s_cue, jnp.where(msk_j, s_msk, s_pad))
