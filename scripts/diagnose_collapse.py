@@ -34,7 +34,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toy_jax.cli import OneLineParser as _Parser, fail  # noqa: E402
+from toy_jax.cli import OneLineParser as _Parser, UsageError, run_main  # noqa: E402
 
 PROG = "diagnose_collapse.py"
 ESCAPE_WEIGHT = 0.5  # mean [M]->cue attention weight (forward contexts) that marks an escape
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step of the early indicator (default 400)")
     c.add_argument("--model", default="mdm", help="model name in the runs (default mdm)")
     c.add_argument("--out", type=Path, default=None, help="JSON file to write (and .md beside)")
+    c.add_argument("--note", default="",
+                   help="the commands that made the runs (stored in the JSON beside provenance)")
     r = sub.add_parser("record", help="pack a `train` directory into one JSON file (results/)")
     r.add_argument("dir", type=Path, help="directory written by `train`")
     r.add_argument("--out", type=Path, required=True, help="JSON file to write")
@@ -131,8 +133,6 @@ def run_train(args) -> dict:
              "--track-every", str(args.every), "--seed", *map(str, args.seeds),
              *shlex.split(args.train_flags)]
     cfg = config_from_args(train_parser().parse_args(flags))
-    if args.steps % args.every:
-        raise ValueError("--steps must be a multiple of --every")
     mcfg, tcfg = cfg.configs_for("mdm")
     gd = graphdef_for(mcfg)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -232,12 +232,12 @@ def classify_run(run: Path, at: int, model: str = "mdm") -> dict:
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
     rows = [r for r in rows if r.get("model") == model and "attn_fwd_weight" in r]
     if not rows:
-        raise ValueError(f"{run}: no tracked metrics of model {model!r}")
+        raise UsageError(f"{run}: no tracked metrics of model {model!r}")
     res_path = run / "results.json"
     res = json.loads(res_path.read_text()) if res_path.exists() else None
     final_step = max(r["step"] for r in rows)
     if at > final_step:
-        raise ValueError(f"{run}: --at {at} is past the last tracked step {final_step}")
+        raise UsageError(f"{run}: --at {at} is past the last tracked step {final_step}")
     seeds = []
     for s in cfg["seeds"]:
         mine = sorted((r for r in rows if r["seed"] == s), key=lambda r: r["step"])
@@ -275,34 +275,40 @@ def render_md(runs: list[dict], at: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.cmd == "record":
-            rec = record(args.dir)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(rec, indent=1) + "\n")
-            print(render_diagnostics(rec), end="")
-            return 0
-        if args.cmd == "train":
+    if args.cmd == "record":
+        rec = record(args.dir)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rec, indent=1) + "\n")
+        print(render_diagnostics(rec), end="")
+        return 0
+    if args.cmd == "train":
+        if args.steps % args.every:
+            raise UsageError("--steps must be a multiple of --every")
+        try:
             run_train(args)
-            print(f"diagnostics: {args.out / 'diagnostics.jsonl'}")
-            return 0
-        runs = [classify_run(r, args.at, args.model) for r in args.runs]
-    except (ValueError, OSError, KeyError) as e:
-        return fail(PROG, e, code=2 if isinstance(e, ValueError) else 1)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        except ValueError as e:  # a bad train.py flag or config value
+            raise UsageError(str(e)) from e
+        print(f"diagnostics: {args.out / 'diagnostics.jsonl'}")
+        return 0
+    for r in args.runs:
+        if not (r / "config.json").is_file():
+            raise UsageError(f"{r} is not a run directory (no config.json)")
+    runs = [classify_run(r, args.at, args.model) for r in args.runs]
     md = render_md(runs, args.at)
     print(md, end="")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"at": args.at, "escape_weight": ESCAPE_WEIGHT,
-                                        "runs": runs, "provenance": provenance()},
-                                       indent=2) + "\n")
+                                        "runs_made_by": args.note, "runs": runs,
+                                        "provenance": provenance()}, indent=2) + "\n")
         args.out.with_suffix(".md").write_text(md)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, _main, argv)
 
 
 if __name__ == "__main__":
