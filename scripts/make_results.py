@@ -515,6 +515,12 @@ def build_tables(results: Path) -> dict[str, str]:
     collapse = collapse_classify(sorted(results.glob("collapse_*.json")))
     if collapse:
         out["collapse_classify"] = collapse
+    diags = sorted(results.glob("collapse_diagnostics_*.json"))
+    if diags:  # per-step diagnostics of `scripts/diagnose_collapse.py train`, one table each
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from diagnose_collapse import render_diagnostics
+        for p in diags:
+            out[p.stem] = render_diagnostics(_load(p))
     if (results / "table2_quick_v2.json").is_file():  # RADD init (the default at its commit)
         out["quick_table2_letter"] = quick_table2_letter(_load(results / "table2_quick_v2.json"))
     if (results / "table2_quick_v3.json").is_file():  # GPT-2 init, the later default
