@@ -8,6 +8,7 @@ effects.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,13 @@ READINGS = (("infill", "", "infill, greedy: all outputs (pad '0' included)"),
             ("infill_letter", "letter_", "infill_letter, greedy: the 52 letters ('0' excluded)"))
 
 
+
+def _nanmean(curves_SxT):
+    """Mean over seeds ignoring NaN (steps a seed did not track); NaN where none did, silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(curves_SxT, 0)
+
 def fig_reverse_readings(panels: list[tuple[str, dict]], path) -> str:
     """Forward and reverse infill greedy accuracy over training in both readings (rows: with
     the pad output, letter-level), one column per model (`analysis.curves` dicts): seed mean of
@@ -181,10 +189,10 @@ def fig_reverse_readings(panels: list[tuple[str, dict]], path) -> str:
                 name = "forward" if d == "fwd" else "reverse"
                 for seed_curve in raw if raw.shape[0] > 1 else ():
                     ax.plot(c["step"], seed_curve, color=col, lw=0.5, alpha=0.35)
-                ax.plot(c["step"], np.nanmean(raw, 0), color=col, lw=1.8,
+                ax.plot(c["step"], _nanmean(raw), color=col, lw=1.8,
                         label=f"{name} raw (mean of {raw.shape[0]} seeds)")
                 if ema is not None and not np.all(np.isnan(ema)):
-                    ax.plot(c["step"], np.nanmean(ema, 0), color=col, ls="--",
+                    ax.plot(c["step"], _nanmean(ema), color=col, ls="--",
                             label=f"{name} EMA (mean)")
             if not drawn:
                 ax.text(0.5, 0.5, "not tracked in this run", ha="center", va="center",
