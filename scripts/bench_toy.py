@@ -25,19 +25,12 @@ if __package__ in (None, ""):
 
 
 def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo) and core count."""
+    """The CPU's model name and core count."""
     import os
-    import platform
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} logical cores"
+    from toy_jax.provenance import cpu_model as name
+
+    return f"{name()}, {os.cpu_count()} logical cores"
 
 
 def load_average() -> list[float] | None:

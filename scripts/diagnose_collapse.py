@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step of the early indicator (default 400)")
     c.add_argument("--model", default="mdm", help="model name in the runs (default mdm)")
     c.add_argument("--out", type=Path, default=None, help="JSON file to write (and .md beside)")
+    c.add_argument("--no-final", action="store_true",
+                   help="ignore results.json (short runs: their end is not a final status)")
     c.add_argument("--note", default="",
                    help="the commands that made the runs (stored in the JSON beside provenance)")
     r = sub.add_parser("record", help="pack a `train` directory into one JSON file (results/)")
@@ -167,29 +168,10 @@ def run_train(args) -> dict:
 
 def provenance() -> dict:
     """Commit, platform and library versions of this process (recorded beside results)."""
-    import importlib.metadata as md
+    from toy_jax import provenance as pv
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parent).stdout.strip()
-    except OSError:
-        commit = ""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    vers = {}
-    for pkg in ("jax", "jaxlib", "flax", "optax", "numpy"):
-        try:
-            vers[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return {"commit": commit, "cpu": cpu, "python": platform.python_version(),
-            "versions": vers, "date": time.strftime("%Y-%m-%d")}
+    return {"commit": pv.git_commit(), "cpu": pv.cpu_model(), "python": platform.python_version(),
+            "versions": pv.library_versions(), "date": pv.utc_now()}
 
 
 DIAG_STEPS = (0, 50, 100, 150, 200, 225, 250, 275, 300)
@@ -224,7 +206,7 @@ def render_diagnostics(rec: dict, steps=DIAG_STEPS) -> str:
 
 
 # ----------------------------------------------------------------------------- classification
-def classify_run(run: Path, at: int, model: str = "mdm") -> dict:
+def classify_run(run: Path, at: int, model: str = "mdm", final: bool = True) -> dict:
     """Per seed: early indicator at step `at` and, if results.json exists, the final status."""
     from toy_jax.evaluate import forward_status
 
@@ -234,7 +216,7 @@ def classify_run(run: Path, at: int, model: str = "mdm") -> dict:
     if not rows:
         raise UsageError(f"{run}: no tracked metrics of model {model!r}")
     res_path = run / "results.json"
-    res = json.loads(res_path.read_text()) if res_path.exists() else None
+    res = json.loads(res_path.read_text()) if final and res_path.exists() else None
     final_step = max(r["step"] for r in rows)
     if at > final_step:
         raise UsageError(f"{run}: --at {at} is past the last tracked step {final_step}")
@@ -295,7 +277,7 @@ def _main(argv=None) -> int:
     for r in args.runs:
         if not (r / "config.json").is_file():
             raise UsageError(f"{r} is not a run directory (no config.json)")
-    runs = [classify_run(r, args.at, args.model) for r in args.runs]
+    runs = [classify_run(r, args.at, args.model, final=not args.no_final) for r in args.runs]
     md = render_md(runs, args.at)
     print(md, end="")
     if args.out:

@@ -18,11 +18,9 @@ nor the tests need the run directories.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toy_jax.cli import OneLineParser  # noqa: E402  (argparse with one-line errors, exit 2)
+from toy_jax.provenance import git_commit, utc_now  # noqa: E402
 
 # The tracked infill metrics kept for the curves (raw and EMA weights, with the pad output allowed).
 CURVE_KEYS = (
@@ -141,13 +140,6 @@ def _readme_provenance(root: Path, files: dict) -> dict:
             "platform": f"one NVIDIA {platform.group(1)}; {platform.group(2)}"}
 
 
-def _git_head() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
 
 def digest(root: Path) -> tuple[dict, dict]:
     """(digest, curves) of the run directories under `root`."""
@@ -235,8 +227,8 @@ def main(argv=None) -> int:
     dig["digest"] = {
         "command": "python scripts/digest_shared_runs.py " + " ".join(
             ["--runs", str(args.runs), "--out", str(args.out)]),
-        "commit": _git_head(),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": git_commit(short=True),
+        "date": utc_now(),
         "source": str(args.runs),
     }
     curves_path = args.out.with_name(args.out.stem + "_curves.json")

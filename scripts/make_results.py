@@ -18,11 +18,9 @@ Seed spread is the uncertainty shown: cells are per-seed values or mean (lowestâ
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import platform as _platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -540,29 +538,17 @@ def update(text: str, tables: dict[str, str], where: str = "document") -> str:
 
 def provenance_here(command: str, commit: str) -> dict:
     """Command, code commit, platform (CPU model, library versions) and date of a run made here."""
-    cpu = _platform.processor() or "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from importlib import metadata
-    libs = {}
-    for pkg in ("jax", "jaxlib", "flax", "optax", "numpy"):
-        try:
-            libs[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     import os
+
+    from toy_jax import provenance as pv
+
     xla = os.environ.get("XLA_FLAGS", "")
     return {"command": command, "commit": commit,
-            "platform": f"CPU {cpu}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable; "
-                        f"python {_platform.python_version()}, "
-                        + ", ".join(f"{k} {v}" for k, v in libs.items())
+            "platform": f"CPU {pv.cpu_model()}, {pv.usable_cores()} of {os.cpu_count()} cores "
+                        f"usable; python {_platform.python_version()}, "
+                        + ", ".join(f"{k} {v}" for k, v in pv.library_versions().items())
                         + (f"; XLA_FLAGS={xla}" if xla else ""),
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "date": pv.utc_now()}
 
 
 def draw_figures(results: Path, out_dir: Path) -> list[Path]:

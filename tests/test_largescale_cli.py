@@ -12,6 +12,7 @@ import pytest
 
 from largescale_torch.commands import table1_commands
 from test_largescale_common import REPO, data_dir, subprocess_env  # noqa: F401
+from interruptible import default_sigint  # noqa: E402
 
 FINETUNE = str(REPO / "largescale_torch" / "finetune.py")
 E2E = {
@@ -148,7 +149,7 @@ def test_ctrl_c_exits_130_and_names_the_checkpoint(tmp_path, data_dir):  # noqa:
            "--seed", "1", "--out", str(out), "--epochs", "500", "--max-train-examples", "8",
            "--max-eval-examples", "1", "--eval-every", "1000", "--save-every", "1", "--data-dir", data_dir]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            env=subprocess_env())
+                            env=subprocess_env(), preexec_fn=default_sigint)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("checkpoints/epoch_*/trainer_state.pt")):
         time.sleep(0.2)

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from interruptible import default_sigint
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "theory", "verify.py")
 
@@ -66,7 +68,8 @@ def test_unwritable_out_fails_before_computing(tmp_path):
 def test_interrupt_exits_130_with_one_line(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, SCRIPT, "--out", str(out)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + 60
     while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # --out is created right before the (full-preset) computation starts

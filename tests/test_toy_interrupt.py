@@ -22,6 +22,7 @@ import reproduce_table2  # noqa: E402
 import summarize_runs  # noqa: E402
 
 from toy_jax import train  # noqa: E402
+from interruptible import default_sigint  # noqa: E402
 
 
 def _one_line(capsys) -> str:
@@ -148,7 +149,7 @@ def test_ctrl_c_one_line_then_same_command_resumes_exactly(tmp_path):
     p_ref = subprocess.Popen(_cmd(ref), cwd=tmp_path, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     p = subprocess.Popen(_cmd(out), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     ck = out / "checkpoints" / "mdm"
     deadline = time.monotonic() + 400
     while not (ck.is_dir() and any(d.name.isdigit() for d in ck.iterdir())):
