@@ -85,7 +85,7 @@ def test_no_positions_gives_identical_scores():
 
 
 def test_reverse_probabilities_shapes():
-    m = _tiny(L=4)
+    m = model.init_model(configs.ModelConfig(d_model=8, seq_len=4, init="radd"), 3)
     for obj in ("mdm", "arm"):
         p = A.reverse_probabilities(m, obj)
         for k in ("p_target", "p_max_other", "p_pad"):

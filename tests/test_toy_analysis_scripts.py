@@ -43,7 +43,7 @@ def test_table_ablations_figures_end_to_end(tmp_path, monkeypatch):
                            "--variants", "mdm", "arm",
                            "--baselines-from", str(t2), "--out", str(ab), *TINY]) == 0
     md = (ab / "ablations.md").read_text()
-    for label in ("MDM (RoPE, RADD init) [baseline] | ema", "ARM (RoPE) [baseline] | raw"):
+    for label in ("MDM (RoPE) [baseline] | ema", "ARM (RoPE) [baseline] | raw"):
         assert label in md, label
     res = json.loads((ab / "ablations.json").read_text())["top3_success"]
     # the reused baseline is exactly Table 2's run (no retraining)
@@ -126,12 +126,13 @@ def test_help(script):
 
 def test_ablation_variant_configs():
     """Each ablation changes exactly what its name says (the rest is the preset's)."""
-    want = {"mdm": ("full", "mdm", "rope", "radd"), "arm": ("causal", "arm", "rope", "radd"),
-            "mdm_learned": ("full", "mdm", "learned", "radd"),
-            "mdm_nopos": ("full", "mdm", "none", "radd"),
-            "mdm_causal": ("causal", "mdm", "rope", "radd"),
-            "arm_learned": ("causal", "arm", "learned", "radd"),
-            "mdm_stdinit": ("full", "mdm", "rope", "standard")}
+    want = {"mdm": ("full", "mdm", "rope", "standard"),
+            "arm": ("causal", "arm", "rope", "standard"),
+            "mdm_learned": ("full", "mdm", "learned", "standard"),
+            "mdm_nopos": ("full", "mdm", "none", "standard"),
+            "mdm_causal": ("causal", "mdm", "rope", "standard"),
+            "arm_learned": ("causal", "arm", "learned", "standard"),
+            "mdm_raddinit": ("full", "mdm", "rope", "radd")}
     assert set(want) == set(ablations.VARIANTS)
     for name, (att, obj, pos, init) in want.items():
         cfg = ablations.variant_config(name, 10, "quick", (0, 1, 2), {}, {})

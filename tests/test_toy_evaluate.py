@@ -7,7 +7,7 @@ from toy_jax import configs, evaluate, model, vocab
 
 def test_untrained_model_is_chance():
     # RADD init: zero output layer -> uniform prediction over the N_TARGETS outputs
-    cfg = configs.ModelConfig(d_model=16, seq_len=4)
+    cfg = configs.ModelConfig(d_model=16, seq_len=4, init="radd")
     g, p = model.split_model(model.init_model(cfg, 0))
     for objective in ("mdm", "arm"):
         r = evaluate.evaluate_params(g, p, objective, 4)
@@ -30,7 +30,7 @@ def test_topk_sample_stays_in_topk():
 
 
 def test_untrained_model_letter_level():
-    cfg = configs.ModelConfig(d_model=16, seq_len=4)
+    cfg = configs.ModelConfig(d_model=16, seq_len=4, init="radd")
     g, p = model.split_model(model.init_model(cfg, 0))
     r = evaluate.evaluate_params(g, p, "mdm", 4)
     for d in ("forward", "reverse"):

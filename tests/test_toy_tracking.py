@@ -46,7 +46,7 @@ def test_track_letter_level_reading():
     logits) ranks every target in the middle: (53 + 1) / 2 among all outputs, (52 + 1) / 2
     among the letters."""
     L = 4
-    m = model.init_model(configs.ModelConfig(d_model=16, seq_len=L), 0)
+    m = model.init_model(configs.ModelConfig(d_model=16, seq_len=L, init="radd"), 0)
     out = tracking.track(m, tracking.make_probe(L, "mdm"))
     for d in ("fwd", "rev"):
         np.testing.assert_allclose(out[f"infill_{d}_rank"], 27.0)

@@ -220,6 +220,16 @@ class _DropBenignAbsl(logging.Filter):
         return not record.getMessage().startswith(_BENIGN_ABSL)
 
 
+class _DropOrbaxOrphanTasks(logging.Filter):
+    """asyncio's 'Task exception was never retrieved' for an orbax read left in flight by a
+    failed restore (the failure itself is reported in one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("Task exception was never retrieved")
+                    and ("orbax" in msg or "tensorstore" in msg))
+
+
 _quiet_installed = False
 
 
@@ -233,6 +243,7 @@ def _quiet_orbax() -> None:
         return
     _quiet_installed = True
     logging.getLogger("absl").addFilter(_DropBenignAbsl())
+    logging.getLogger("asyncio").addFilter(_DropOrbaxOrphanTasks())
     previous = sys.unraisablehook
 
     def hook(u):
