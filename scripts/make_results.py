@@ -27,7 +27,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toy_jax.cli import OneLineParser  # noqa: E402  (argparse with one-line errors, exit 2)
+from toy_jax.cli import OneLineParser, run_main  # noqa: E402  (argparse with one-line errors, exit 2)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("RESULTS.md", "README.md", "toy_jax/README.md")
@@ -698,8 +698,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(run_main("make_results.py", main))  # exit 2 bad arguments, 1 failure, 130 Ctrl-C
