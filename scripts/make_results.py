@@ -659,20 +659,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="with --record-rerun: where to write")
     args = ap.parse_args(argv)
     try:
-        if args.record_table2:
-            if not args.out or not args.rerun_command or not args.rerun_commit:
-                print("error: --record-table2 needs --out, --rerun-command and --rerun-commit", file=sys.stderr)
-                return 2
-            record_table2(args.record_table2, args.rerun_command, args.rerun_commit, args.out)
-            print(f"wrote {args.out}")
-            return 0
-        if args.record_rerun:
-            if not args.out or not args.rerun_command or not args.rerun_commit:
-                print("error: --record-rerun needs --out, --rerun-command and --rerun-commit", file=sys.stderr)
-                return 2
-            record_rerun(args.record_rerun, args.rerun_command, args.rerun_commit, args.out)
-            print(f"wrote {args.out}")
-            return 0
+        for flag, src, record in (("--record-table2", args.record_table2, record_table2),
+                                  ("--record-rerun", args.record_rerun, record_rerun)):
+            if src:
+                if not args.out or not args.rerun_command or not args.rerun_commit:
+                    print(f"error: {flag} needs --out, --rerun-command and --rerun-commit",
+                          file=sys.stderr)
+                    return 2
+                record(src, args.rerun_command, args.rerun_commit, args.out)
+                print(f"wrote {args.out}")
+                return 0
         tables = build_tables(args.results)
         stale = []
         for doc in args.docs:
