@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from largescale_torch.data.common import Example, Task
+from largescale_torch.data.types import Example, Task
 from largescale_torch.data.source import PARENT_CHILD_CSV, data_file, read_csv, resolve_data_dir
 
 N_PAIRS = 250

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from largescale_torch.data.common import Example, Task
+from largescale_torch.data.types import Example, Task
 from largescale_torch.data.source import (
     PERSON_DESCRIPTION_DIR,
     data_file,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from largescale_torch.data.common import Example, Task
+from largescale_torch.data.types import Example, Task
 
 N_ENTITIES = 90
 ONSETS = ("b", "br", "c", "d", "dr", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "th", "v", "w", "z")
