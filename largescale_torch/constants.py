@@ -34,15 +34,21 @@ MODEL_IDS = {
     "llada": "GSAI-ML/LLaDA-8B-Instruct",
     "llama": "meta-llama/Meta-Llama-3.1-8B-Instruct",
     "qwen": "Qwen/Qwen2.5-7B-Instruct",
+    "dream": "Dream-org/Dream-v0-Instruct-7B",
 }
-TINY_PRESETS = {"tiny-llada": "llada", "tiny-llama": "llama", "tiny-qwen": "qwen"}
-MDM_FAMILIES = ("llada",)
+TINY_PRESETS = {"tiny-llada": "llada", "tiny-llama": "llama", "tiny-qwen": "qwen", "tiny-dream": "dream"}
+MDM_FAMILIES = ("llada", "dream")
+# MDMs whose logits at position i predict the token at i + 1 (Dream kept its ARM initialisation's
+# alignment; its sampler reads position i's prediction at i - 1).
+SHIFTED_LOGITS_FAMILIES = ("dream",)
 
 # Learning rates per model family and dataset (Appendix D). T-REx differs; the others share one.
 LEARNING_RATES = {
     "llada": {"default": 5e-5, "trex": 2e-4},
     "llama": {"default": 5e-5, "trex": 9e-5},
     "qwen": {"default": 1e-4, "trex": 5e-5},
+    # Dream is not in the paper, which gives it no learning rate: LLaDA's values (the other MDM).
+    "dream": {"default": 5e-5, "trex": 2e-4},
 }
 
 # LLaDA-8B-Instruct special tokens; used only when the checkpoint's config does not name them.
@@ -50,6 +56,12 @@ LLADA_MASK_TOKEN_ID = 126336
 LLADA_BOS_TOKEN_ID = 126080
 LLADA_EOS_TOKEN_ID = 126081
 LLADA_EOT_TOKEN_ID = 126348
+# Dream-v0-Instruct-7B special tokens (Qwen2.5 vocabulary plus <|beginoftext|> and <|mask|>); used only
+# when the checkpoint's config does not name them. EOS = pad = <|endoftext|>; turns end with <|im_end|>.
+DREAM_MASK_TOKEN_ID = 151666  # <|mask|>
+DREAM_BOS_TOKEN_ID = 151665  # <|beginoftext|>
+DREAM_EOS_TOKEN_ID = 151643  # <|endoftext|>
+DREAM_PAD_TOKEN_ID = 151643
 # End-of-turn / end-of-text token strings that also stop generation when present in a vocabulary.
 STOP_TOKEN_STRINGS = ("<|eot_id|>", "<|endoftext|>", "<|end_of_text|>", "<|im_end|>")
 

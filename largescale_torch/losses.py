@@ -1,4 +1,8 @@
-"""Training objectives: next-token CE for the ARM, LLaDA's SFT objective for the MDM (Section 2.1)."""
+"""Training objectives: next-token CE for the ARM, LLaDA's SFT objective for the MDM (Section 2.1).
+
+The MDM loss reads the prediction for token i at index i; for Dream, whose logits are shifted
+by one like an ARM's, `align_logits` re-indexes them first (its SFT loss is the same shifted CE).
+"""
 from __future__ import annotations
 
 import torch
@@ -12,6 +16,18 @@ def arm_loss(logits_BxLxV: torch.Tensor, labels_BxL: torch.Tensor) -> torch.Tens
     logits = logits_BxLxV[:, :-1].float()
     targets = labels_BxL[:, 1:]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+
+def align_logits(logits_BxLxV: torch.Tensor, shift: bool) -> torch.Tensor:
+    """Logits re-indexed so that index i holds the prediction for token i.
+
+    shift=False (LLaDA): unchanged. shift=True (Dream, whose logits at i predict token i + 1):
+    out[:, i] = logits[:, i - 1] for i >= 1 and out[:, 0] = logits[:, 0], as Dream's sampler does
+    (`torch.cat([logits[:, :1], logits[:, :-1]], 1)`); position 0 is a prompt token, never scored.
+    """
+    if not shift:
+        return logits_BxLxV
+    return torch.cat([logits_BxLxV[:, :1], logits_BxLxV[:, :-1]], dim=1)
 
 
 def mdm_corrupt(input_ids_BxL: torch.Tensor, response_BxL: torch.Tensor, mask_id: int,

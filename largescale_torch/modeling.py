@@ -14,12 +14,13 @@ from largescale_torch.constants import (
     LORA_TARGET_MODULES,
     MDM_FAMILIES,
     MODEL_IDS,
+    SHIFTED_LOGITS_FAMILIES,
     STOP_TOKEN_STRINGS,
     TINY_PRESETS,
     ConfigError,
 )
 
-FAMILY_OF_MODEL_TYPE = {"llada": "llada", "llama": "llama", "qwen2": "qwen"}
+FAMILY_OF_MODEL_TYPE = {"llada": "llada", "llama": "llama", "qwen2": "qwen", "Dream": "dream", "dream": "dream"}
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,16 @@ class ModelSpec:
 
     name: str
     path: str
-    family: str  # llada | llama | qwen | other
+    family: str  # llada | dream | llama | qwen | other
 
     @property
     def is_mdm(self) -> bool:
         return self.family in MDM_FAMILIES
+
+    @property
+    def logits_shift(self) -> bool:
+        """True when the logits at position i predict token i + 1 (Dream), so i's prediction is read at i - 1."""
+        return self.family in SHIFTED_LOGITS_FAMILIES
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ def _read_config(path: str) -> dict:
 
 
 def resolve_model(name: str, data_dir: str | None = None) -> ModelSpec:
-    """Tiny preset name, short alias (llada/llama/qwen), local directory or hub id."""
+    """Tiny preset name, short alias (llada/dream/llama/qwen), local directory or hub id."""
     if name in TINY_PRESETS:
         from largescale_torch.presets import ensure_preset
 
@@ -154,11 +160,19 @@ def check_bidirectional(model, vocab_size: int) -> bool:
 
 
 def load_base(spec: ModelSpec, dtype: torch.dtype):
-    """(model, tokenizer, TokenIds). MDMs are LLaDA checkpoints mapped onto bidirectional Llama."""
+    """(model, tokenizer, TokenIds). MDMs: LLaDA mapped onto bidirectional Llama, Dream onto bidirectional Qwen2."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
     try:
-        if spec.is_mdm:
+        if spec.family == "dream":
+            from largescale_torch.dream import is_dream_config, load_dream, load_dream_tokenizer
+
+            local = _local_snapshot(spec.path)
+            if not is_dream_config(json.loads((local / "config.json").read_text())):
+                raise ValueError("config.json is not a Dream config")
+            model = load_dream(local, dtype=dtype)
+            tokenizer = load_dream_tokenizer(local)
+        elif spec.is_mdm:
             from largescale_torch.llada import is_llada_config, load_llada
 
             local = _local_snapshot(spec.path)

@@ -1,4 +1,4 @@
-"""Offline presets `tiny-llama`, `tiny-qwen`, `tiny-llada`.
+"""Offline presets `tiny-llama`, `tiny-qwen`, `tiny-llada`, `tiny-dream`.
 
 Toy-size networks of the three architectures with random weights (fixed seed), and a
 byte-level BPE tokenizer trained with `tokenizers` on the text of all five tasks, saved as
@@ -6,7 +6,9 @@ byte-level BPE tokenizer trained with `tokenizers` on the text of all five tasks
 BOS/EOS/pad/mask roles and chat-template layout of the real Instruct tokenizers (see
 `SPECIAL_TOKENS` and `CHAT_TEMPLATES`). `tiny-llada` is saved
 in LLaDA's own checkpoint format (OLMo-style config.json, `model.transformer.*` tensor
-names, two safetensors shards) so that the LLaDA loader path runs too.
+names, two safetensors shards) so that the LLaDA loader path runs too; `tiny-dream` in Dream's
+(config.json with `model_type: "Dream"` and Dream's field names, Qwen2 tensor names with q/k/v
+biases) so that the Dream loader path runs.
 """
 from __future__ import annotations
 
@@ -37,7 +39,12 @@ SPECIAL_TOKENS = {
     "qwen": (["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None, "<|im_end|>", "<|endoftext|>", False),
     "llada": (["<|startoftext|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
                "<|mdm_mask|>"], "<|startoftext|>", "<|endoftext|>", "<|endoftext|>", False),
+    # Dream-v0-Instruct-7B: Qwen's specials plus <|beginoftext|> (BOS, never added by the tokenizer)
+    # and <|mask|>; EOS = pad = <|endoftext|>, turns end with <|im_end|>.
+    "dream": (["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|beginoftext|>", "<|mask|>"],
+              "<|beginoftext|>", "<|endoftext|>", "<|endoftext|>", False),
 }
+MASK_TOKENS = {"llada": "<|mdm_mask|>", "dream": "<|mask|>"}
 
 # Chat templates that render what the real Instruct templates render for user/assistant turns
 # without tools (LLaMA-3.1: the default system block with its knowledge-cutoff and date lines;
@@ -74,6 +81,16 @@ CHAT_TEMPLATES = {
         " + '<|eot_id|>' }}"
         "{%- endfor %}"
         "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+    ),
+    # Dream-v0-Instruct-7B: Qwen2's layout with the default system turn "You are a helpful assistant."
+    "dream": (
+        "{%- for message in messages %}"
+        "{%- if loop.first and messages[0]['role'] != 'system' %}"
+        "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+        "{%- endif %}"
+        "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+        "{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
     ),
 }
 
@@ -121,8 +138,8 @@ def train_tokenizer(family: str, texts: list[str], vocab_size: int = VOCAB_SIZE)
         kwargs["bos_token"] = bos
     if pad:
         kwargs["pad_token"] = pad
-    if family == "llada":
-        kwargs["mask_token"] = "<|mdm_mask|>"
+    if family in MASK_TOKENS:
+        kwargs["mask_token"] = MASK_TOKENS[family]
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=TINY_DIMS["max_positions"], **kwargs)
     fast.chat_template = CHAT_TEMPLATES[family]
     return fast
@@ -188,6 +205,36 @@ def llada_config_dict(tokenizer) -> dict:
     }
 
 
+def dream_config_dict(tokenizer) -> dict:
+    """A Dream-style config.json (Qwen2 field names, `model_type: "Dream"`) at toy size."""
+    d = TINY_DIMS
+    return {
+        "architectures": ["DreamModel"],
+        "model_type": "Dream",
+        "hidden_act": "silu",
+        "hidden_size": d["hidden"],
+        "intermediate_size": d["ffn"],
+        "num_hidden_layers": d["layers"],
+        "num_attention_heads": d["heads"],
+        "num_key_value_heads": d["kv_heads"],
+        "max_position_embeddings": d["max_positions"],
+        "max_window_layers": d["layers"],
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "rope_scaling": None,
+        "sliding_window": None,
+        "use_sliding_window": False,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "vocab_size": len(tokenizer),
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "mask_token_id": tokenizer.mask_token_id,
+        "use_cache": False,
+    }
+
+
 def build_preset(name: str, dest: Path, data_dir: str | None = None) -> None:
     family = TINY_PRESETS[name]
     tokenizer = train_tokenizer(family, corpus(data_dir))
@@ -200,6 +247,17 @@ def build_preset(name: str, dest: Path, data_dir: str | None = None) -> None:
         cfg = llada_config_dict(tokenizer)
         model = LlamaForCausalLM(llama_config_from_llada(cfg))
         save_llada_checkpoint(model.state_dict(), cfg, dest, shards=2)
+    elif family == "dream":
+        from largescale_torch.dream import qwen2_config_from_dream, save_dream_checkpoint
+        from transformers import Qwen2ForCausalLM
+
+        cfg = dream_config_dict(tokenizer)
+        model = Qwen2ForCausalLM(qwen2_config_from_dream(cfg))
+        with torch.no_grad():  # Qwen2 initialises biases to zero; random ones exercise their loading
+            for n, p in model.named_parameters():
+                if n.endswith(".bias"):
+                    p.normal_(0.0, 0.02)
+        save_dream_checkpoint(model.state_dict(), cfg, dest)
     else:
         from transformers import AutoModelForCausalLM
 

@@ -39,7 +39,7 @@ from largescale_torch.constants import ConfigError
 from largescale_torch.data import build_task
 from largescale_torch.data.person_description import D2P_COMPLETIONS
 from largescale_torch.evaluation import MATCH_RULE, PREFIX_RULE, EvalConfig, evaluate_directions
-from largescale_torch.losses import arm_loss, mdm_corrupt, mdm_loss
+from largescale_torch.losses import align_logits, arm_loss, mdm_corrupt, mdm_loss
 from largescale_torch.modeling import add_lora, load_base, model_source, pick_dtype, resolve_model
 
 REPORT_TO = ("none", "wandb", "tensorboard")
@@ -328,6 +328,7 @@ def run(cfg: TrainConfig) -> dict:
                                                         cfg.mask_eps, gen)
                     logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
                                    position_ids=bt["position_ids"]).logits
+                    logits = align_logits(logits, spec.logits_shift)  # Dream: token i's prediction sits at i - 1
                     loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, bt["response_mask"])
                 else:
                     bt = arm_train_batch(rows, ids.pad, ids.eos, end_id)
