@@ -26,6 +26,8 @@ GEN_LENGTH = 32
 BLOCK_LENGTH = 32
 SAMPLER_STEPS = 32
 TEMPERATURE = 0.0
+# LLaDA's remasking rule (generate.py): commit the most confident predictions first.
+SAMPLER_REMASKING = "low_confidence"
 # LLaDA SFT: a completion token is masked with probability (1 - eps) t + eps.
 MASK_EPS = 1e-3
 
@@ -91,6 +93,17 @@ PAPER_TABLE1 = {
     ("person_description", "d2p"): {"llada": (99.7, 41.3), "llama": (83.0, 1.8), "qwen": (80.0, 1.5)},
     ("trex", "forward"): {"llada": (92.3, 81.5), "llama": (87.3, 2.8), "qwen": (89.8, 2.3)},
 }
+
+# --- LLaDA's reversal-poem test (Nie et al. 2025, Table 4; percent; forward, reverse) ---------
+LLADA_TABLE4 = {
+    "GPT-4o": (82.7, 34.3),
+    "Qwen2.5-7B-Instruct": (75.9, 38.0),
+    "LLaDA-8B-Instruct": (51.8, 45.6),
+}
+# LLaDA's eval_reverse.py: 28 generated positions in one block, one token per step, greedy.
+POEM_GEN_LENGTH = 28
+POEM_BLOCK_LENGTH = 28
+POEM_SAMPLER_STEPS = 28
 
 # --- Command-line exit codes (every CLI of the project) --------------------------------------
 EXIT_BAD_ARGS = 2  # bad arguments or config (argparse's own code)
