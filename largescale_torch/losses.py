@@ -58,3 +58,22 @@ def mdm_loss(logits_BxLxV: torch.Tensor, input_ids_BxL: torch.Tensor, masked_BxL
     weight_BxL = masked_BxL.float() / p_mask_B[:, None]
     per_row_B = (ce_BxL * weight_BxL).sum(-1) / response_BxL.sum(-1).clamp(min=1)
     return per_row_B.mean()
+
+
+def mdm_pretrain_corrupt(input_ids_BxL: torch.Tensor, attention_BxL: torch.Tensor, mask_id: int,
+                         eps: float = MASK_EPS, generator: torch.Generator | None = None):
+    """Forward process of LLaDA's pretraining: t ~ U[0,1], p_mask = (1 - eps) t + eps, and every
+    real token of the sequence (prompt and answer alike; padding excluded) replaced by [M]
+    independently with probability p_mask (LLaDA's `forward_process`, Nie et al. 2025 Alg. 1).
+    """
+    return mdm_corrupt(input_ids_BxL, attention_BxL.bool(), mask_id, eps, generator)
+
+
+def mdm_pretrain_loss(logits_BxLxV: torch.Tensor, input_ids_BxL: torch.Tensor, masked_BxL: torch.Tensor,
+                      p_mask_B: torch.Tensor, attention_BxL: torch.Tensor) -> torch.Tensor:
+    """L_pre = E[ (1/L) sum_{i masked} -log p(x_i | x^t) / p_mask ], mean over the batch.
+
+    LLaDA's pretraining loss (Section 2.1's L_MDM over the whole sequence): its code divides the
+    summed weighted CE by B * L; with padding, L is each row's number of real tokens.
+    """
+    return mdm_loss(logits_BxLxV, input_ids_BxL, masked_BxL, p_mask_B, attention_BxL.bool())
