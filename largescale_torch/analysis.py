@@ -2,7 +2,8 @@
 
 (a)/(b) For every reverse query, the probability and rank (1 = top) of the ground-truth first
 completion token (the first token of " " + paired target): for an ARM at the last prompt
-position, for the MDM at the first of `gen_length` masked positions after the prompt.
+position, for the MDM at the first of `gen_length` masked positions after the prompt (for an MDM
+with shifted logits, Dream, that prediction is read one position earlier: `losses.align_logits`).
 
 (c) Attention-score correlation (Section 4.2/4.4, Appendix F.1 adapted to Parent-Child). The
 model trained on "X rel_fwd Y" must answer the reverse query "Y rel_rev X". Let A = X (the
@@ -16,6 +17,11 @@ correlation across pairs between forward and reverse scores is computed per laye
 The reference value of a group is `theory.bounds.trace_bound(Delta1 + Delta2, D, theta)`: Theorem
 4.1's bound when Delta1 = Delta2 (and 0 <= rho <= 1); for Delta1 != Delta2 only an analogue, not a
 theorem (a fixed rho can fall below it; theory/README.md).
+For Dream, whose output at position i predicts token i + 1, the query is the one whose output
+predicts A's first token: at the position before the first [M] (BOS in the forward context,
+the last relation token in the reverse one), with BOS prepended to both contexts so that the
+forward one has such a position. Dream's attention is RoPE on q/k exactly as in Qwen2 (q/k biases
+included in the captured projections), so the scores are the same quantity as LLaDA's.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import torch
 
 from largescale_torch.batching import encode, left_pad, positions_from_mask
 from largescale_torch.constants import GEN_LENGTH
+from largescale_torch.losses import align_logits
 
 
 @contextmanager
@@ -47,8 +54,12 @@ def causal_attention(model):
 
 @torch.no_grad()
 def first_token_stats(model, tokenizer, ids, examples, is_mdm: bool, gen_length: int = GEN_LENGTH,
-                      batch_size: int = 16, chat: bool = False) -> list[dict]:
-    """Probability and rank of the first answer token, the prompt laid out as in training (`chat`)."""
+                      batch_size: int = 16, chat: bool = False, logits_shift: bool = False) -> list[dict]:
+    """Probability and rank of the first answer token, the prompt laid out as in training (`chat`).
+
+    `logits_shift` (Dream): the MDM's prediction for the first masked position is read from the
+    logits one position earlier, the last prompt token.
+    """
     device = next(model.parameters()).device
     enc = [encode(tokenizer, e.prompt, e.target, chat=chat) for e in examples]
     out = []
@@ -58,6 +69,8 @@ def first_token_stats(model, tokenizer, ids, examples, is_mdm: bool, gen_length:
         x, attn = left_pad(seqs, ids.pad)
         x, attn = x.to(device), attn.to(device)
         logits = model(input_ids=x, attention_mask=attn, position_ids=positions_from_mask(attn)).logits
+        if is_mdm:
+            logits = align_logits(logits, logits_shift)
         col = x.shape[1] - gen_length if is_mdm else x.shape[1] - 1
         lg = logits[:, col].float()
         gt = torch.tensor([e.completion[0] for e in chunk], device=device)
@@ -71,9 +84,16 @@ def _tok(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False).input_ids
 
 
-def pair_contexts(tokenizer, ids, a: str, b: str, rel_fwd: str, rel_rev: str):
-    """Token ids and (query, key) positions of "[M]*|A| rel_fwd B" and "B rel_rev [M]*|A|"."""
-    bos = [ids.bos] if ids.bos is not None and tokenizer("x").input_ids[:1] == [ids.bos] else []
+def pair_contexts(tokenizer, ids, a: str, b: str, rel_fwd: str, rel_rev: str, logits_shift: bool = False):
+    """Token ids and (query, key) positions of "[M]*|A| rel_fwd B" and "B rel_rev [M]*|A|".
+
+    The query is the first [M]; with `logits_shift` (Dream) the position before it, whose output
+    predicts it, and both contexts start with BOS so that the forward one has that position.
+    """
+    if logits_shift and ids.bos is None:
+        raise ValueError("a shifted-logit MDM needs a BOS token for the attention analysis")
+    adds_bos = ids.bos is not None and tokenizer("x").input_ids[:1] == [ids.bos]
+    bos = [ids.bos] if adds_bos or logits_shift else []
     a_fwd, a_rev = _tok(tokenizer, a), _tok(tokenizer, " " + a)
     b_fwd, b_rev = _tok(tokenizer, " " + b), _tok(tokenizer, b)
     fwd = bos + [ids.mask] * len(a_fwd) + _tok(tokenizer, rel_fwd) + b_fwd
@@ -82,6 +102,8 @@ def pair_contexts(tokenizer, ids, a: str, b: str, rel_fwd: str, rel_rev: str):
     k_r = len(bos) + len(b_rev) - 1
     q_r = len(rev)
     rev = rev + [ids.mask] * len(a_rev)
+    if logits_shift:
+        q_f, q_r = q_f - 1, q_r - 1
     return (fwd, q_f, k_f), (rev, q_r, k_r)
 
 
@@ -128,7 +150,7 @@ def attention_scores(model, seq: list[int], q_pos: int, k_pos: int) -> np.ndarra
 
 
 def attention_correlation(model, tokenizer, ids, pairs: list[dict], direction: str, head_dim: int,
-                          rope_theta: float, min_group: int = 5) -> dict:
+                          rope_theta: float, min_group: int = 5, logits_shift: bool = False) -> dict:
     """Per Delta1+Delta2 group: Pearson correlation of forward vs reverse scores per layer/head."""
     from theory.bounds import trace_bound
 
@@ -138,7 +160,8 @@ def attention_correlation(model, tokenizer, ids, pairs: list[dict], direction: s
         rel_fwd, rel_rev, a_key, b_key = "'s parent is", "'s child is", "child", "parent"
     groups = defaultdict(list)
     for pair in pairs:
-        (fs, fq, fk), (rs, rq, rk) = pair_contexts(tokenizer, ids, pair[a_key], pair[b_key], rel_fwd, rel_rev)
+        (fs, fq, fk), (rs, rq, rk) = pair_contexts(tokenizer, ids, pair[a_key], pair[b_key], rel_fwd, rel_rev,
+                                                   logits_shift)
         s_f, s_r = attention_scores(model, fs, fq, fk), attention_scores(model, rs, rq, rk)
         groups[abs(fk - fq) + abs(rk - rq)].append((s_f, s_r))
     rows, all_f, all_r = [], [], []
@@ -157,7 +180,7 @@ def attention_correlation(model, tokenizer, ids, pairs: list[dict], direction: s
     return {"by_delta": rows, "overall_layer_head": overall.tolist(),
             "overall_mean": float(np.nanmean(overall)) if overall.size else float("nan"),
             "n_pairs": int(sum(len(g) for g in groups.values())), "head_dim": head_dim, "rope_theta": rope_theta,
-            "min_group": min_group}
+            "min_group": min_group, "logits_shift": logits_shift}
 
 
 def _pearson(f: np.ndarray, r: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
     python largescale_torch/analyze.py --run DIR [--adapter final|best_forward|best_reverse] [--max-examples N]
 
 (a)/(b) probability and rank of the ground-truth first token on reverse queries (any model);
-(c) attention-score correlation of "[M] is B" vs "B is [M]" (MDM on Parent-Child only).
+(c) attention-score correlation of "[M] is B" vs "B is [M]" (MDMs, LLaDA and Dream, on Parent-Child only).
 Every statistic is computed three times: for the trained model, for the untrained base model
 (no adapter; for a full-finetune run, the initial weights), and, for an MDM, for the trained
 weights run with a causal attention mask. A correlation that the controls show too is not
@@ -50,7 +50,7 @@ def _statistics(model, tokenizer, ids, spec, reverse, pairs, direction, base_con
     from largescale_torch.analysis import attention_correlation, first_token_stats
     from largescale_torch.modeling import rope_theta_of
 
-    stats = first_token_stats(model, tokenizer, ids, reverse, spec.is_mdm, chat=chat)
+    stats = first_token_stats(model, tokenizer, ids, reverse, spec.is_mdm, chat=chat, logits_shift=spec.logits_shift)
     probs = np.array([s["prob"] for s in stats])
     ranks = np.array([s["rank"] for s in stats])
     out = {"reverse_first_token": {"n": len(stats), "prob": probs.tolist(), "rank": ranks.tolist(),
@@ -58,7 +58,8 @@ def _statistics(model, tokenizer, ids, spec, reverse, pairs, direction, base_con
                                    "rank_median": float(np.median(ranks)), "rank_mean": float(ranks.mean())}}
     if pairs is not None:
         out["attention_correlation"] = attention_correlation(
-            model, tokenizer, ids, pairs, direction, base_config.head_dim, rope_theta_of(base_config), min_group)
+            model, tokenizer, ids, pairs, direction, base_config.head_dim, rope_theta_of(base_config), min_group,
+            logits_shift=spec.logits_shift)
     return out
 
 
@@ -97,6 +98,7 @@ def analyze_run(run_dir: str, adapter: str = "final", max_examples: int | None =
     model = model.to(device)
     result = {
         "run": str(run), "adapter": adapter, "model": cfg["model"], "family": spec.family, "is_mdm": spec.is_mdm,
+        "logits_shift": spec.logits_shift,
         "dataset": cfg["dataset"], "direction": cfg["direction"], "seed": cfg["seed"], **stats(model),
         "controls": {"untrained": {"description": CONTROLS["untrained"], **untrained}},
     }
