@@ -26,9 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True,
                    help="hub id, local directory, alias (llada|llama|qwen) or offline preset "
                         "(tiny-llama|tiny-qwen|tiny-llada)")
-    p.add_argument("--dataset", required=True, help="parent_child | person_description | trex")
+    p.add_argument("--dataset", required=True,
+                   help="parent_child | person_description | trex | FILE.jsonl (your forward/reverse pairs) | "
+                        "a datasets save_to_disk directory | poems:FILE (LLaDA's poem_data.json)")
     p.add_argument("--direction", required=True, help="p2c|c2p (parent_child), p2d|d2p (person_description), "
-                                                        "forward (trex)")
+                                                        "forward (trex and file datasets)")
     p.add_argument("--seed", type=int, required=True, help="training seed (paper: 1, 42, 1234)")
     p.add_argument("--out", required=True, help="run directory (rerunning with the same one resumes)")
     p.add_argument("--epochs", type=int, default=C.EPOCHS, help="training epochs (Appendix D)")
@@ -54,7 +56,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d2p-completions", default="name",
                    help="D2P training answers: name (bare names, as the paper shows; default) | verbatim "
                         "(upstream text, which may continue after the name)")
+    add_lora_flags(p)
+    add_sampler_flags(p)
     return p
+
+
+def _module_list(values: list[str]) -> tuple[str, ...]:
+    """`--lora-targets q_proj k_proj` and `--lora-targets q_proj,k_proj` alike."""
+    return tuple(name for v in values for name in v.split(",") if name)
+
+
+def add_lora_flags(p: argparse.ArgumentParser) -> None:
+    """LoRA flags (Appendix D: r = 32, alpha = 64 on the attention projections)."""
+    g = p.add_argument_group("LoRA (Appendix D)")
+    g.add_argument("--lora-r", type=int, default=C.LORA_RANK, help="LoRA rank")
+    g.add_argument("--lora-alpha", type=int, default=C.LORA_ALPHA, help="LoRA alpha (scale alpha / r)")
+    g.add_argument("--lora-dropout", type=float, default=C.LORA_DROPOUT, help="LoRA dropout (not in the paper)")
+    g.add_argument("--lora-targets", nargs="+", default=list(C.LORA_TARGET_MODULES), metavar="MODULE",
+                   help="module names to adapt, space- or comma-separated (the attention projections)")
+
+
+def add_sampler_flags(p: argparse.ArgumentParser, inherit: bool = False) -> None:
+    """Sampler flags (Appendix D / LLaDA's generate.py). `inherit`: default None, filled from a run's config."""
+    def d(value):
+        return None if inherit else value
+
+    g = p.add_argument_group("sampler (Appendix D / LLaDA's generate.py)" + (
+        "; default None: the --run's settings, else Appendix D's "
+        f"(gen length {C.GEN_LENGTH}, block {C.BLOCK_LENGTH}, steps {C.SAMPLER_STEPS}, temperature {C.TEMPERATURE}, "
+        f"{C.SAMPLER_REMASKING}; poems: LLaDA's {C.POEM_GEN_LENGTH}/{C.POEM_BLOCK_LENGTH}/{C.POEM_SAMPLER_STEPS})"
+        if inherit else ""))
+    g.add_argument("--gen-length", type=int, default=d(C.GEN_LENGTH),
+                   help="answer positions decoded by an MDM; an ARM's max new tokens")
+    g.add_argument("--block-length", type=int, default=d(C.BLOCK_LENGTH),
+                   help="MDM semi-autoregressive block length, dividing --gen-length")
+    g.add_argument("--sampler-steps", type=int, default=d(C.SAMPLER_STEPS),
+                   help="MDM denoising steps over the whole answer")
+    g.add_argument("--temperature", type=float, default=d(C.TEMPERATURE),
+                   help="MDM sampling temperature, 0 = greedy")
+    g.add_argument("--remasking", default=d(C.SAMPLER_REMASKING),
+                   help="MDM remasking rule: low_confidence | random")
+    g.add_argument("--threshold", type=float, default=None,
+                   help="MDM confidence-threshold parallel decoding (Fast-dLLM); None: off")
+    g.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=d(False),
+                   help="MDM prefix KV cache across a block's steps (Fast-dLLM)")
+
+
+def sampler_fields(args: argparse.Namespace) -> dict:
+    """TrainConfig's sampler fields from parsed flags (None: not given)."""
+    return {"gen_length": args.gen_length, "block_length": args.block_length, "sampler_steps": args.sampler_steps,
+            "temperature": args.temperature, "remasking": args.remasking, "threshold": args.threshold,
+            "prefix_cache": args.prefix_cache}
 
 
 def usage_text() -> str:
@@ -79,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
         data_seed=args.data_seed, dtype=args.dtype, report_to=args.report_to,
         chat_template=args.chat_template, mdm_pad_to=args.mdm_pad_to, d2p_completions=args.d2p_completions,
+        lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+        lora_targets=_module_list(args.lora_targets), **sampler_fields(args),
     )
     try:
         res = run(cfg)

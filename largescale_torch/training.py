@@ -10,6 +10,10 @@ Run directory:
   best_forward/, best_reverse/, final/   LoRA adapters
   predictions.jsonl   the final evaluation's answers
   results.json        forward / reverse exact-match accuracy (fractions), best and final
+
+The LoRA settings (rank, alpha, dropout, target modules) and the sampler settings of the
+evaluations (generation length, block length, steps, temperature, remasking rule, threshold,
+prefix cache) are TrainConfig fields: part of config.json and of the run's identity.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from largescale_torch.batching import (
 )
 from largescale_torch.constants import ConfigError
 from largescale_torch.data import build_task
+from largescale_torch.data.registry import canonical_dataset, check_dataset_direction, data_provenance
 from largescale_torch.data.person_description import D2P_COMPLETIONS
 from largescale_torch.evaluation import MATCH_RULE, PREFIX_RULE, EvalConfig, evaluate_directions
 from largescale_torch.losses import align_logits, arm_loss, mdm_corrupt, mdm_loss
@@ -63,6 +68,7 @@ class TrainConfig:
     lora_r: int = C.LORA_RANK
     lora_alpha: int = C.LORA_ALPHA
     lora_dropout: float = C.LORA_DROPOUT
+    lora_targets: tuple[str, ...] = C.LORA_TARGET_MODULES  # Appendix D: the attention projections
     eval_every: int = C.CHECKPOINT_EVERY
     save_every: int = C.CHECKPOINT_EVERY
     grad_clip: float = C.GRAD_CLIP
@@ -80,16 +86,21 @@ class TrainConfig:
     d2p_completions: str = "name"  # D2P training answers: bare names ("verbatim": upstream text)
     # Train every weight instead of a LoRA adapter (small models trained from scratch, largescale_torch/mini.py).
     full_finetune: bool = False
+    # Sampler of every evaluation (Appendix D / LLaDA's generate.py); built into an EvalConfig by
+    # `eval_config`. gen_length is also the ARMs' max new tokens and the MDM answer budget in training.
+    gen_length: int = C.GEN_LENGTH
+    block_length: int = C.BLOCK_LENGTH
+    sampler_steps: int = C.SAMPLER_STEPS
+    temperature: float = C.TEMPERATURE
+    remasking: str = C.SAMPLER_REMASKING
+    threshold: float | None = None  # confidence-threshold parallel decoding (None: a fixed schedule)
+    prefix_cache: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError (exit code 2) on any bad field."""
-        C_dirs = C.DATASET_DIRECTIONS
-        if self.dataset not in C_dirs:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(C_dirs)}")
-        if self.direction not in C_dirs[self.dataset]:
-            raise ConfigError(f"direction {self.direction!r} does not fit dataset {self.dataset!r}; "
-                              f"choose one of {', '.join(C_dirs[self.dataset])}")
-        for name in ("epochs", "batch_size", "eval_every", "save_every", "lora_r", "eval_batch_size"):
+        check_dataset_direction(self.dataset, self.direction)
+        validate_lora(self.lora_r, self.lora_alpha, self.lora_dropout, self.lora_targets)
+        for name in ("epochs", "batch_size", "eval_every", "save_every", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
@@ -106,6 +117,39 @@ class TrainConfig:
         if self.d2p_completions not in D2P_COMPLETIONS:
             raise ConfigError(f"unknown --d2p-completions {self.d2p_completions!r}; "
                               f"choose one of {', '.join(D2P_COMPLETIONS)}")
+        eval_config(self).validate()
+
+
+def validate_lora(r: int, alpha: float, dropout: float, targets: tuple[str, ...]) -> None:
+    """LoRA settings (Appendix D: r = 32, alpha = 64 on the attention projections)."""
+    if r < 1:
+        raise ConfigError(f"--lora-r must be >= 1, got {r}")
+    if not (alpha > 0 and math.isfinite(alpha)):
+        raise ConfigError(f"--lora-alpha must be a positive number, got {alpha}")
+    if not 0 <= dropout < 1:
+        raise ConfigError(f"--lora-dropout must be in [0, 1), got {dropout}")
+    if not targets or any(not t or not isinstance(t, str) for t in targets):
+        raise ConfigError("--lora-targets needs at least one module name (e.g. q_proj k_proj v_proj o_proj)")
+
+
+def eval_config(cfg, logits_shift: bool = False, batch_size: int | None = None) -> EvalConfig:
+    """The one place a config's sampler fields become an EvalConfig (finetuning and evaluate.py).
+
+    `cfg` has the sampler fields of TrainConfig; `logits_shift` comes from the model (Dream).
+    """
+    return EvalConfig(max_new_tokens=cfg.gen_length, gen_length=cfg.gen_length, block_length=cfg.block_length,
+                      steps=cfg.sampler_steps, temperature=cfg.temperature, remasking=cfg.remasking,
+                      threshold=cfg.threshold, prefix_cache=cfg.prefix_cache, logits_shift=logits_shift,
+                      batch_size=cfg.eval_batch_size if batch_size is None else batch_size,
+                      chat_template=cfg.chat_template)
+
+
+def lora_model(base, r: int, alpha: float, dropout: float, targets: tuple[str, ...]):
+    """`modeling.add_lora`, with a target module the model lacks reported as a bad argument."""
+    try:
+        return add_lora(base, r, alpha, dropout, tuple(targets))
+    except ValueError as err:
+        raise ConfigError(f"--lora-targets {' '.join(targets)}: {str(err).splitlines()[0]}") from None
 
 
 def paper_lr(family: str, dataset: str) -> float:
@@ -159,7 +203,7 @@ def _git_commit() -> dict:
     return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
 
 
-def provenance(spec, data_dir: str | None, needs_files: bool) -> dict:
+def provenance(spec, data_dir: str | None, dataset: str) -> dict:
     """Commit, library versions, model source/revision and the data checksum of this run."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
@@ -171,19 +215,37 @@ def provenance(spec, data_dir: str | None, needs_files: bool) -> dict:
             libs[name] = version(name)
         except PackageNotFoundError:
             libs[name] = None
-    if needs_files:
-        from largescale_torch.data.source import data_checksum, resolve_data_dir
-
-        data = data_checksum(resolve_data_dir(data_dir))
-    else:
-        data = {"root": None, "sha256": None, "files": {}, "note": "generated in code (data/trex.py)"}
+    data = data_provenance(dataset, data_dir)
     return {"git": _git_commit(), "python": platform.python_version(), "platform": platform.platform(),
             "libraries": libs, "model": model_source(spec), "data": data,
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def _identity(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES and k not in IDENTITY_EXEMPT}
+    """The fields that name a run, as JSON stores them; fields added since a run was made take
+    their defaults, which is what that run used, so old run directories still resume."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    full = json.loads(json.dumps({**defaults, **config}))  # tuples and lists compare alike
+    return {k: v for k, v in full.items() if k not in RESUMABLE_CHANGES and k not in IDENTITY_EXEMPT}
+
+
+def _existing_record(cfg: TrainConfig) -> dict | None:
+    """An existing run directory's config.json, refused (ConfigError) when it holds another run.
+
+    Read-only: called before anything is loaded or written, and again right before writing.
+    """
+    cfg_path = Path(cfg.out) / "config.json"
+    if not cfg_path.is_file():
+        return None
+    try:
+        old = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{cfg_path} is not valid JSON ({err.msg}); use another --out") from None
+    a, b = _identity(old.get("config", {})), _identity(dataclasses.asdict(cfg))
+    if a != b:
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise ConfigError(f"{cfg.out} holds a run with a different config ({', '.join(diff)}); use another --out")
+    return old
 
 
 def _prepare_out(cfg: TrainConfig, resolved: dict, prov: dict | None = None) -> None:
@@ -191,21 +253,39 @@ def _prepare_out(cfg: TrainConfig, resolved: dict, prov: dict | None = None) -> 
     out = Path(cfg.out)
     cfg_path = out / "config.json"
     record = {"config": dataclasses.asdict(cfg), "resolved": resolved}
-    if cfg_path.is_file():
-        try:
-            old = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{cfg_path} is not valid JSON ({err.msg}); use another --out") from None
-        a, b = _identity(old.get("config", {})), _identity(record["config"])
-        if a != b:
-            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            raise ConfigError(f"{out} holds a run with a different config ({', '.join(diff)}); use another --out")
+    old = _existing_record(cfg)
+    if old is not None:
         record["provenance_history"] = old.get("provenance_history", []) + (
             [old["provenance"]] if "provenance" in old else [])
     if prov is not None:
         record["provenance"] = prov
     out.mkdir(parents=True, exist_ok=True)
     _write_json(cfg_path, record)
+
+
+def accuracy_record(ev: dict, best: dict | None = None) -> dict:
+    """results.json's accuracy entries from an `evaluate_directions` result (finetuning and evaluate.py).
+
+    `best`: {direction: (accuracy, epoch)} over training's evaluations; None for a single evaluation,
+    whose best is its final value (epoch None).
+    """
+    rec = {}
+    for d in ("forward", "reverse"):
+        b_acc, b_epoch = best[d] if best is not None else (ev[d]["exact"], None)
+        rec[d] = {"final": ev[d]["exact"], "best": max(b_acc, ev[d]["exact"]), "best_epoch": b_epoch,
+                  "n": ev[d]["n"], "forward_passes_per_query": ev[d].get("forward_passes_per_query")}
+    rec["prefix_match"] = {"forward_final": ev["forward"]["prefix"], "reverse_final": ev["reverse"]["prefix"]}
+    return rec
+
+
+def write_predictions(path: Path, ev: dict) -> None:
+    """One JSON line per query (direction, prompt, target, accepted, prediction, exact, prefix), atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as fh:
+        for d in ("forward", "reverse"):
+            for r in ev[d]["rows"]:
+                fh.write(json.dumps({"direction": d, **r}, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
 
 
 def _save_adapter(model, path: Path) -> None:
@@ -225,8 +305,9 @@ def run(cfg: TrainConfig) -> dict:
     from accelerate import Accelerator
 
     cfg.validate()
-    cfg = dataclasses.replace(cfg, out=canonical_out(cfg.out))
+    cfg = dataclasses.replace(cfg, out=canonical_out(cfg.out), dataset=canonical_dataset(cfg.dataset))
     _check_report_backend(cfg.report_to)
+    _existing_record(cfg)  # refuse another run's directory before loading anything
     start = time.time()
     accelerator = Accelerator(
         mixed_precision="bf16" if pick_dtype(cfg.dtype) == torch.bfloat16 else "no",
@@ -250,15 +331,12 @@ def run(cfg: TrainConfig) -> dict:
     resolved = {"model_path": spec.path, "family": spec.family, "is_mdm": spec.is_mdm, "lr": lr,
                 "dtype": str(dtype).replace("torch.", ""), "num_processes": world,
                 "counts": {"train": len(task.train), "forward": len(task.forward), "reverse": len(task.reverse)}}
-    if main:
-        prov = provenance(spec, cfg.data_dir, needs_files=cfg.dataset != "trex")
-        _prepare_out(cfg, resolved, prov)
-        _write_json(out / "dataset.json", task.to_dict())
-    accelerator.wait_for_everyone()
-
+    # Everything that can refuse the config (LoRA targets, over-long answers) runs before the
+    # run directory is written.
     base, tokenizer, ids = load_base(spec, dtype)
     torch.manual_seed(cfg.seed)
-    model = base if cfg.full_finetune else add_lora(base, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+    model = base if cfg.full_finetune else lora_model(base, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout,
+                                                       cfg.lora_targets)
     train = list(task.train[: cfg.max_train_examples])
     forward = list(task.forward[: cfg.max_eval_examples])
     reverse = list(task.reverse[: cfg.max_eval_examples])
@@ -266,7 +344,12 @@ def run(cfg: TrainConfig) -> dict:
     end_id = turn_end_id(tokenizer) if cfg.chat_template else ids.eos  # closes every answer
     if spec.is_mdm:
         for e in encoded:
-            mdm_response(e.completion, ids.eos, C.GEN_LENGTH, end_id)  # fail early on over-long completions
+            mdm_response(e.completion, ids.eos, cfg.gen_length, end_id)  # fail early on over-long completions
+    if main:
+        prov = provenance(spec, cfg.data_dir, cfg.dataset)
+        _prepare_out(cfg, resolved, prov)
+        _write_json(out / "dataset.json", task.to_dict())
+    accelerator.wait_for_everyone()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
 
@@ -294,7 +377,7 @@ def run(cfg: TrainConfig) -> dict:
     if cfg.report_to != "none":
         accelerator.init_trackers("reversal-mdm", config={**dataclasses.asdict(cfg), **resolved})
 
-    eval_cfg = EvalConfig(batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
+    eval_cfg = eval_config(cfg, logits_shift=spec.logits_shift)
     per_proc = cfg.batch_size // world
     n_batches = math.ceil(len(encoded) / cfg.batch_size)
     bar = tqdm(total=(cfg.epochs - start_epoch + 1) * n_batches, desc="train", disable=not main)
@@ -322,7 +405,7 @@ def run(cfg: TrainConfig) -> dict:
                     mine, weight = batch_idx[:1], 0.0
                 rows = [encoded[i] for i in mine]
                 if spec.is_mdm:
-                    bt = mdm_train_batch(rows, ids.pad, ids.eos, C.GEN_LENGTH, end_id=end_id, pad_to=cfg.mdm_pad_to)
+                    bt = mdm_train_batch(rows, ids.pad, ids.eos, cfg.gen_length, end_id=end_id, pad_to=cfg.mdm_pad_to)
                     bt = {k: v.to(accelerator.device) for k, v in bt.items()}
                     noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], bt["response_mask"], ids.mask,
                                                         cfg.mask_eps, gen)
@@ -383,28 +466,19 @@ def run(cfg: TrainConfig) -> dict:
         last_eval = (cfg.epochs, ev)
     epoch, ev = last_eval
     results = {
-        "forward": {"final": ev["forward"]["exact"], "best": max(best["forward"][0], ev["forward"]["exact"]),
-                    "best_epoch": best["forward"][1], "n": ev["forward"]["n"]},
-        "reverse": {"final": ev["reverse"]["exact"], "best": max(best["reverse"][0], ev["reverse"]["exact"]),
-                    "best_epoch": best["reverse"][1], "n": ev["reverse"]["n"]},
-        "prefix_match": {"forward_final": ev["forward"]["prefix"], "reverse_final": ev["reverse"]["prefix"]},
+        **accuracy_record(ev, best),
         "final_epoch": epoch,
         "model": cfg.model, "family": spec.family, "is_mdm": spec.is_mdm,
         "dataset": cfg.dataset, "direction": cfg.direction, "seed": cfg.seed,
         "match_rule": MATCH_RULE, "secondary_rule": PREFIX_RULE,
-        "protocol": {"decoding": "LLaDA low-confidence remasking" if spec.is_mdm else "greedy",
-                     **dataclasses.asdict(eval_cfg)},
+        "protocol": {**dataclasses.asdict(eval_cfg), "decoding": ev["decoding"]},
         "config": dataclasses.asdict(cfg), "resolved": resolved,
         "provenance": json.loads((out / "config.json").read_text()).get("provenance") if main else None,
         "wall_time_s": round(time.time() - start, 2),
     }
     if main:
         _save_adapter(accelerator.unwrap_model(model), out / "final")
-        with open(out / "predictions.jsonl.tmp", "w") as fh:
-            for d in ("forward", "reverse"):
-                for r in ev[d]["rows"]:
-                    fh.write(json.dumps({"direction": d, **r}) + "\n")
-        os.replace(out / "predictions.jsonl.tmp", out / "predictions.jsonl")
+        write_predictions(out / "predictions.jsonl", ev)
         _write_json(out / "results.json", results)
     if cfg.report_to != "none":
         accelerator.end_training()
