@@ -237,6 +237,28 @@ def test_attention_query_for_dream_is_the_position_before_the_first_mask(loaded)
     assert fs0[fq0] == ids.mask and rs0[rq0] == ids.mask  # LLaDA's convention: the [M] itself
 
 
+def test_attention_correlation_and_causal_control_run_on_dream(loaded):
+    """Figure 7 (c) and the causal-mask control on the Qwen2-mapped Dream: finite per-head
+    correlations, and the control really is causal (then bidirectional again)."""
+    import numpy as np
+
+    from largescale_torch.analysis import attention_correlation, causal_attention
+    from largescale_torch.modeling import rope_theta_of
+
+    model, tok, ids = loaded
+    names = ["Ann Lee", "Bob Stone", "Cara Diaz", "Dan Moss", "Eve Hart", "Finn Cole"]
+    pairs = [{"parent": p, "child": c} for p, c in zip(names, names[1:] + names[:1])]
+    res = attention_correlation(model, tok, ids, pairs, "p2c", model.config.head_dim, rope_theta_of(model.config),
+                                min_group=2, logits_shift=True)
+    overall = np.array(res["overall_layer_head"])
+    assert res["logits_shift"] and res["n_pairs"] == 6
+    assert overall.shape == (model.config.num_hidden_layers, model.config.num_attention_heads)
+    assert np.isfinite(overall).all()
+    with causal_attention(model):
+        assert not check_bidirectional(model, model.config.vocab_size)
+    assert check_bidirectional(model, model.config.vocab_size)
+
+
 def test_sampler_reads_the_previous_position():
     """With logits_shift the response position P + i is filled with f(P + i - 1)."""
     from largescale_torch.sampler import llada_generate
