@@ -85,7 +85,9 @@ def mc_loglikelihood(answer_logits: Callable[[torch.Tensor], torch.Tensor], prom
         x_BxL = seq_L.expand(B, -1).clone()
         x_BxL[:, P:][masked_BxA] = mask_id
         logits_BxAxV = answer_logits(x_BxL).float()
-        logits_BxAxV[..., mask_id] = -torch.inf
+        # out of place: the logits may be a view the caller still holds
+        logits_BxAxV = logits_BxAxV.masked_fill(torch.arange(logits_BxAxV.shape[-1], device=logits_BxAxV.device)
+                                                == mask_id, -torch.inf)
         logp_BxA = F.log_softmax(logits_BxAxV, -1).gather(-1, answer_A.to(logits_BxAxV.device).expand(B, -1)[..., None])[..., 0]
         logp_BxA = logp_BxA.cpu().double()
         per_row_B = (logp_BxA * masked_BxA).sum(-1) * (A / counts_B.double())
