@@ -52,6 +52,7 @@ REPORT_TO = ("none", "wandb", "tensorboard")
 RESUMABLE_CHANGES = ("epochs", "report_to", "eval_batch_size")
 # Not part of a run's identity: the run directory itself (however it is spelled).
 IDENTITY_EXEMPT = ("out",)
+OBJECTIVES = ("sft", "pretrain")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ class TrainConfig:
     remasking: str = C.SAMPLER_REMASKING
     threshold: float | None = None  # confidence-threshold parallel decoding (None: a fixed schedule)
     prefix_cache: bool = False
+    # Loss of every step: "sft" (the paper's finetuning: answer tokens only) or "pretrain" (each
+    # model's pretraining loss over prompt + answer: losses.mdm_pretrain_loss / next-token on all).
+    objective: str = "sft"
 
     def validate(self) -> None:
         """Raise ConfigError (exit code 2) on any bad field."""
@@ -117,6 +121,8 @@ class TrainConfig:
         if self.d2p_completions not in D2P_COMPLETIONS:
             raise ConfigError(f"unknown --d2p-completions {self.d2p_completions!r}; "
                               f"choose one of {', '.join(D2P_COMPLETIONS)}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown --objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
         eval_config(self).validate()
 
 
@@ -407,17 +413,20 @@ def run(cfg: TrainConfig) -> dict:
                 if spec.is_mdm:
                     bt = mdm_train_batch(rows, ids.pad, ids.eos, cfg.gen_length, end_id=end_id, pad_to=cfg.mdm_pad_to)
                     bt = {k: v.to(accelerator.device) for k, v in bt.items()}
-                    noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], bt["response_mask"], ids.mask,
-                                                        cfg.mask_eps, gen)
+                    # "pretrain": every real token maskable, prompt included (= losses.mdm_pretrain_loss)
+                    maskable = bt["response_mask"] if cfg.objective == "sft" else bt["attention_mask"].bool()
+                    noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], maskable, ids.mask, cfg.mask_eps, gen)
                     logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
                                    position_ids=bt["position_ids"]).logits
                     logits = align_logits(logits, spec.logits_shift)  # Dream: token i's prediction sits at i - 1
-                    loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, bt["response_mask"])
+                    loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, maskable)
                 else:
                     bt = arm_train_batch(rows, ids.pad, ids.eos, end_id)
                     bt = {k: v.to(accelerator.device) for k, v in bt.items()}
                     logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
-                    loss = arm_loss(logits, bt["labels"])
+                    labels = bt["labels"] if cfg.objective == "sft" else torch.where(
+                        bt["attention_mask"].bool(), bt["input_ids"], -100)  # "pretrain": the prompt too
+                    loss = arm_loss(logits, labels)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite loss at epoch {epoch}")
                 accelerator.backward(loss * weight)
