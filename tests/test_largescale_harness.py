@@ -86,8 +86,8 @@ def test_estimate_is_unbiased_for_a_context_free_model():
         return logits_AxV[None].expand(x_BxL.shape[0], -1, -1)
 
     g = torch.Generator().manual_seed(4)
-    draws = torch.tensor([mc_loglikelihood(fake, [1, 2], answer, MASK, mc_num=4, batch_size=2, generator=g)
-                          for _ in range(1500)], dtype=torch.float64)
+    draws = torch.tensor([mc_loglikelihood(fake, [1, 2], answer, MASK, mc_num=16, batch_size=8, generator=g)
+                          for _ in range(300)], dtype=torch.float64)
     sem = float(draws.std() / len(draws) ** 0.5)
     assert draws.std() > 0.1  # the estimator does vary: the test below is not vacuous
     assert abs(float(draws.mean()) - exact) < 4 * sem, (float(draws.mean()), exact, sem)
@@ -165,6 +165,38 @@ def test_loglikelihood_on_tiny_llada(harness):
     assert -1e4 < ll_b < ll_a < 0  # one more token lowers the bound of an untrained model
     with pytest.raises(NotImplementedError, match="rolling"):
         harness.loglikelihood_rolling([_req("text")])
+
+
+@pytest.mark.parametrize("preset", ["tiny-llada", "tiny-dream"])
+def test_answer_logits_are_the_models_aligned_predictions(preset):
+    """Answer position i is scored by the logits at i (LLaDA) or at i - 1 (Dream), as the MDM loss reads them."""
+    from largescale_torch.losses import align_logits
+
+    torch.set_num_threads(1)
+    h = MDMHarness(pretrained=preset, device="cpu", gen_length=8, steps=8, block_length=8)
+    x_BxL = torch.tensor([[5, 6, 7, 8, h.ids.mask, 9], [5, 6, h.ids.mask, 8, 9, h.ids.mask]])
+    with torch.no_grad():
+        full_BxLxV = align_logits(h.model(input_ids=x_BxL).logits, h.spec.logits_shift)
+    got_BxAxV = h._answer_logits(3)(x_BxL)
+    assert torch.allclose(got_BxAxV, full_BxLxV[:, -3:], atol=1e-5)
+    assert not torch.allclose(got_BxAxV, full_BxLxV[:, -4:-1], atol=1e-5)
+
+
+def test_adapter_is_loaded(harness, tmp_path):
+    from largescale_torch.modeling import add_lora, load_base, pick_dtype
+
+    base, _, _ = load_base(harness.spec, pick_dtype("fp32"))
+    lora = add_lora(base)
+    with torch.no_grad():  # LoRA starts as the identity (B = 0); make it change the model
+        for name, param in lora.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    lora.save_pretrained(tmp_path / "adapter")
+    tuned = MDMHarness(pretrained="tiny-llada", adapter=str(tmp_path / "adapter"), device="cpu", gen_length=16,
+                       steps=16, block_length=16)
+    assert tuned.tokenizer_name.endswith("adapter")
+    x_BxL = torch.tensor([[5, 6, 7, harness.ids.mask, 9]])
+    assert not torch.allclose(tuned._answer_logits(2)(x_BxL), harness._answer_logits(2)(x_BxL))
 
 
 def test_harness_rejects_bad_args():
