@@ -163,8 +163,9 @@ class MDMHarness:
 
     def __init__(self, pretrained: str = "tiny-llada", adapter: str | None = None, batch_size: int | str = 1,
                  mc_num: int = MC_NUM, gen_length: int = GEN_LENGTH, steps: int = SAMPLER_STEPS,
-                 block_length: int = BLOCK_LENGTH, temperature: float = TEMPERATURE, check_greedy: bool = True,
-                 device: str | None = None, dtype: str = "auto", seed: int = 0,
+                 block_length: int = BLOCK_LENGTH, temperature: float = TEMPERATURE,
+                 remasking: str = "low_confidence", threshold: float | None = None, prefix_cache: bool = False,
+                 check_greedy: bool = True, device: str | None = None, dtype: str = "auto", seed: int = 0,
                  max_batch_size: int | None = None, **unknown):
         super().__init__()  # lm_eval's LM.__init__ when registered (rank, world size, cache hook)
         if unknown:
@@ -173,15 +174,17 @@ class MDMHarness:
             raise ConfigError("batch_size 'auto' is not supported; pass an integer")
         del max_batch_size  # only used by the harness's 'auto' batch size
         from largescale_torch.modeling import load_adapter, load_base, pick_dtype, resolve_model
+        from largescale_torch.sampler import check_decoding
 
         self.batch_size, self.mc_num, self.seed = int(batch_size), int(mc_num), int(seed)
         self.gen_length, self.steps, self.block_length = int(gen_length), int(steps), int(block_length)
         self.temperature, self.check_greedy = float(temperature), _as_bool(check_greedy)
+        self.decoding = {"remasking": str(remasking), "threshold": None if threshold is None else float(threshold),
+                         "prefix_cache": _as_bool(prefix_cache)}
         if self.batch_size < 1 or self.mc_num < 1:
             raise ConfigError(f"batch_size and mc_num must be positive, got {self.batch_size} and {self.mc_num}")
-        if self.gen_length % self.block_length or self.steps % (self.gen_length // self.block_length):
-            raise ConfigError(f"gen_length {self.gen_length} / block_length {self.block_length} / steps "
-                              f"{self.steps}: need whole blocks and whole steps per block")
+        check_decoding(self.gen_length, self.block_length, self.steps, self.temperature,
+                       self.decoding["remasking"], self.decoding["threshold"])
         spec = resolve_model(str(pretrained))
         if not spec.is_mdm:
             raise ConfigError(f"{MODEL_NAME} evaluates MDMs; {pretrained!r} is an ARM ({spec.family}): "
@@ -272,9 +275,9 @@ class MDMHarness:
             prompts = [self.tokenizer(req.args[0]).input_ids for req in batch]
             ids = mdm_generate(self.model, prompts, self.ids, gen_length=self.gen_length,
                                block_length=self.block_length, steps=self.steps, temperature=self.temperature,
-                               logits_shift=self.spec.logits_shift)
+                               logits_shift=self.spec.logits_shift, **self.decoding)
             for req, row in zip(batch, ids):
-                until = req.args[1].get("until", []) if len(req.args) > 1 else []
+                until = (req.args[1].get("until") if len(req.args) > 1 else None) or []
                 text = cut_at_until(self.tokenizer.decode(row, skip_special_tokens=True),
                                     [until] if isinstance(until, str) else until)
                 out.append(text)

@@ -116,6 +116,16 @@ def test_trailing_space_of_the_context_moves_to_the_continuation():
     assert split_trailing_space("Q: x? A:", " Paris") == ("Q: x? A:", " Paris")
 
 
+def test_imports_without_lm_eval_and_register_says_how_to_install():
+    code = ("import sys; sys.modules['lm_eval'] = None\n"
+            "import largescale_torch.harness as h\n"
+            "assert h.MDMHarness and h.mc_loglikelihood\n"
+            "try:\n    h.register()\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'lm_eval is not installed: pip install -e ".[lm-eval]"'
+
+
 # --- tiny-llada ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -206,6 +216,8 @@ def test_harness_rejects_bad_args():
         MDMHarness(pretrained="tiny-llama", device="cpu")
     with pytest.raises(ValueError, match="block_length"):
         MDMHarness(pretrained="tiny-llada", device="cpu", gen_length=16, block_length=5)
+    with pytest.raises(ValueError, match="remasking"):
+        MDMHarness(pretrained="tiny-llada", device="cpu", remasking="highest_entropy")
 
 
 # --- lm_eval end to end -------------------------------------------------------------------------
