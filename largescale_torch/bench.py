@@ -60,6 +60,12 @@ def load_run(run_dir: str | Path, weights: str = "final", data_dir: str | None =
             cfg.get("eval_batch_size", 32), bool(cfg.get("chat_template", True)))
 
 
+def run_commit(run_dir: str | Path) -> str | None:
+    """The git commit a run directory was trained at (its config.json provenance)."""
+    prov = json.loads((Path(run_dir) / "config.json").read_text()).get("provenance") or {}
+    return (prov.get("git") or {}).get("commit")
+
+
 def load_tiny(queries: int, data_dir: str | None = None):
     """tiny-llada (random weights) on Parent-Child's first `queries` forward and reverse queries."""
     from largescale_torch.data import build_task
@@ -160,7 +166,8 @@ def provenance() -> dict:
 def render_markdown(result: dict) -> str:
     """The decoding table (and the batching line, if measured) as Markdown."""
     prov = result["provenance"]
-    lines = [f"# Sampler bench: {result['model']}", "",
+    trained = f" (weights `{result['weights']}`, trained at commit {result['run_commit']})" if result.get("weights") else ""
+    lines = [f"# Sampler bench: {result['model']}{trained}", "",
              f"{result['queries']} queries ({result['n_forward']} forward + {result['n_reverse']} reverse), batch "
              f"{result['batch_size']}, gen length {result['gen_length']}, block {result['block_length']}, "
              f"{result['steps']} steps, temperature 0; wall time = best of {result['repeats']} runs of both "

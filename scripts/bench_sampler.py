@@ -91,6 +91,7 @@ def _main(argv=None) -> int:
         return EXIT_FAILURE
     command = "python scripts/bench_sampler.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
     result = {"model": args.run or "tiny-llada (random weights)", "weights": args.weights if args.run else None,
+              "run_commit": bench.run_commit(args.run) if args.run else None,
               "queries": len(forward) + len(reverse), "n_forward": len(forward), "n_reverse": len(reverse),
               "batch_size": base.batch_size, "gen_length": base.gen_length, "block_length": base.block_length,
               "steps": base.steps, "repeats": args.repeats, "rows": rows, "batching": batching,
