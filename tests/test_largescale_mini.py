@@ -1,103 +1,85 @@
-"""The miniature Table 1 end to end: models from scratch, the training run, the sampler, exact match, the table."""
+"""The miniature end to end at tiny size: pretrain, finetune, readings, table; and its command line."""
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
+from test_largescale_common import REPO, data_dir  # noqa: F401
 
-from largescale_torch import mini
 from largescale_torch.constants import ConfigError
+from largescale_torch.mini.pretrain import init_models, llada_config, pack, pretrain
+from largescale_torch.mini.report import plot, render_markdown
+from largescale_torch.mini.run import MiniConfig, build_data, run_mini
 
-TINY = dict(hidden=32, heads=4, ffn=64, layers=1, batch_size=20, seeds=(1,))
-
-
-def test_tokenizer_round_trips_every_answer():
-    train, reverse = mini.mini_task(6)
-    tok = mini.word_tokenizer([f"{e.prompt} {e.target}" for e in (*train, *reverse)])
-    assert tok.unk_token_id not in tok(train[0].prompt).input_ids
-    for e in (*train, *reverse):
-        ids = tok(" " + e.target, add_special_tokens=False).input_ids
-        assert 1 <= len(ids) <= 3 and tok.decode(ids, skip_special_tokens=True) == e.target
-    assert tok(train[0].prompt).input_ids[0] == tok.bos_token_id
+TINY = dict(hidden=16, heads=2, ffn=32, layers=1, n_pairs=3, mentions=2, pretrain_steps=3, pretrain_batch=4,
+            seq_len=16, epochs=1, eval_every=1, batch_size=64, seeds=(1,), datasets=("parent_child", "trex"))
 
 
-def test_mdm_and_arm_share_one_initialisation(tmp_path):
-    from largescale_torch.modeling import check_bidirectional, load_base, resolve_model
+def test_mdm_and_arm_share_one_initialisation_and_differ_in_attention(data_dir):  # noqa: F811
+    from largescale_torch.modeling import check_bidirectional
 
-    train, reverse = mini.mini_task(2)
-    tok = mini.word_tokenizer([f"{e.prompt} {e.target}" for e in (*train, *reverse)])
-    paths = mini.write_models(mini.MiniConfig(**TINY), tok, 1, tmp_path)
-    mdm, _, ids_m = load_base(resolve_model(str(paths["llada"])), torch.float32)
-    arm, _, ids_a = load_base(resolve_model(str(paths["llama"])), torch.float32)
-    assert resolve_model(str(paths["llada"])).is_mdm and not resolve_model(str(paths["llama"])).is_mdm
-    V = mdm.config.vocab_size
-    assert check_bidirectional(mdm, V) and not check_bidirectional(arm, V)
+    _, corpus, tok = build_data(MiniConfig(**TINY), data_dir)
+    mdm, arm = init_models(llada_config(16, 1, 2, 32, 5e5, tok), seed=1)
     a, m = arm.state_dict(), mdm.state_dict()
     assert set(a) == set(m) and all(torch.equal(a[k], m[k]) for k in a)
-    assert ids_m.mask == tok.mask_token_id and ids_m.eos == ids_a.eos == tok.eos_token_id
+    assert check_bidirectional(mdm, len(tok)) and not check_bidirectional(arm, len(tok))
+    rows = pack(tok, corpus, 16)
+    before = {k: v.clone() for k, v in mdm.state_dict().items()}
+    losses = pretrain(mdm, True, rows, 2, 4, 1e-3, 0.0, 1, tok.mask_token_id)
+    assert len(losses) == 2 and all(l > 0 for l in losses)
+    assert any(not torch.equal(before[k], v) for k, v in mdm.state_dict().items())
 
 
-def test_arm_learns_forward_and_table_is_written(tmp_path):
-    """The learning path end to end: a 1-layer ARM trained from scratch memorises 4 pairs.
-
-    Threshold 0.9 forward exact match on the 20 training queries (4 pairs x 5 phrasings).
-    Chance is far lower: an answer is 1-3 words out of a 45-token vocabulary, and a model that
-    ignores the subject can match at most one pair's 5 queries (0.25), so >= 0.9 needs every
-    subject mapped to its object. 30 full-batch steps, about 3 s of CPU; measured on seed 1:
-    0.4, 0.35, 0.5, 0.7, 1.0, 1.0 after 5, 10, ..., 30 steps. The MDM needs over a thousand
-    steps (minutes) and is checked by the miniature table itself (`scripts/mini_table1.py`).
-    """
-    cfg = mini.MiniConfig(**TINY, n_pairs=4, epochs=30, eval_every=30, lr=3e-3, families=("llama",))
-    res = mini.run_mini(cfg, tmp_path / "runs")
-    (run,) = res["runs"]
-    assert run["forward"]["n"] == run["reverse"]["n"] == 20
-    assert run["forward"]["best"] >= 0.9, run
-    assert run["reverse"]["best"] <= run["forward"]["best"]
-    kinds = run["reverse_final_answers"]
-    assert abs(sum(kinds.values()) - 1) < 1e-9 and kinds["correct"] == run["reverse"]["final"]
-    results = json.loads((tmp_path / "runs" / "llama" / "seed1" / "results.json").read_text())
-    assert results["config"]["full_finetune"] and not results["config"]["chat_template"]
-    md = mini.render_markdown(res, "python scripts/mini_table1.py")
-    assert "ARM (Llama, causal)" in md and f"{100 * run['forward']['best']:.1f}" in md
-    mini.plot_curves(res, tmp_path / "curves.png")
-    assert (tmp_path / "curves.png").stat().st_size > 5_000
-
-
-def test_mdm_runs_through_the_same_pipeline(tmp_path):
-    cfg = mini.MiniConfig(**TINY, n_pairs=1, epochs=1, eval_every=1, families=("llada",))
-    res = mini.run_mini(cfg, tmp_path / "runs")
-    (run,) = res["runs"]
-    assert run["is_mdm"] and run["forward"]["n"] == 5
-    results = json.loads((tmp_path / "runs" / "llada" / "seed1" / "results.json").read_text())
-    assert results["protocol"]["decoding"].startswith("LLaDA") and results["config"]["mdm_pad_to"] == "gen_length"
-
-
-def test_runs_dir_of_another_config_is_refused(tmp_path):
-    cfg = mini.MiniConfig(**TINY, n_pairs=1, epochs=1, families=("llama",))
-    mini.run_mini(cfg, tmp_path)
+def test_tiny_miniature_end_to_end(tmp_path, data_dir):  # noqa: F811
+    cfg = MiniConfig(**TINY)
+    res = run_mini(cfg, tmp_path / "runs", data_dir, workers=1)
+    assert [(r["family"], r["seed"]) for r in res["records"]] == [("llada", 1), ("llama", 1)]
+    for r in res["records"]:
+        assert set(r["datasets"]) == {"parent_child", "trex"}
+        pc = r["datasets"]["parent_child"]
+        assert pc["forward"]["n"] == pc["reverse"]["n"] == 3
+        reads = pc["readings"]
+        assert set(reads) == ({"trained", "pretrained", "random_init"} | ({"causal_mask"} if r["is_mdm"] else set()))
+        rr = reads["trained"]["reverse_rank"]
+        assert rr["n_candidates"] == 3 and rr["chance_rank"] == 2.0 and 1 <= rr["mean_rank"] <= 3
+        assert reads["trained"]["positive_control"]["n_queries"] == 3
+        assert ("attention" in reads["trained"]) == r["is_mdm"]
+        run_cfg = json.loads((tmp_path / "runs" / r["family"] / "seed1" / "parent_child" / "config.json").read_text())
+        assert run_cfg["config"]["model"].endswith("pretrained") and run_cfg["config"]["objective"] == "sft"
+    again = run_mini(cfg, tmp_path / "runs", data_dir, workers=1)  # finished jobs are read back, not rerun
+    assert again["records"] == res["records"]
+    md = render_markdown({**res, "command": "python scripts/mini_table1.py"})
+    assert "paper LLaDA 8B" in md and "76.7/48.3" in md and "chance" in md and "random initialisation" in md
+    plot(res, tmp_path / "fig.png")
+    assert (tmp_path / "fig.png").stat().st_size > 5_000
     with pytest.raises(ConfigError, match="another configuration"):
-        mini.run_mini(mini.MiniConfig(**{**TINY, "hidden": 64}, n_pairs=1, epochs=1, families=("llama",)), tmp_path)
+        run_mini(MiniConfig(**{**TINY, "hidden": 32}), tmp_path / "runs", data_dir)
+
+
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mini_table1", REPO / "scripts" / "mini_table1.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("argv,needle", [
     (["--n-pairs", "0"], "--n-pairs"),
     (["--n-pairs", "91"], "--n-pairs"),
     (["--families", "qwen"], "unknown model families"),
+    (["--datasets", "poems"], "unknown datasets"),
     (["--hidden", "30"], "heads"),
     (["--lr", "-1"], "--lr"),
-    (["--mdm-pad-to", "none"], "invalid choice"),
+    (["--pretrain-steps", "-1"], "--pretrain-steps"),
+    (["--workers", "0"], "--workers"),
+    (["--epochs", "x"], "invalid int"),
 ])
 def test_script_bad_arguments_exit_2(argv, needle, capsys, tmp_path):
-    import importlib.util
-
-    from test_largescale_common import REPO
-
-    spec = importlib.util.spec_from_file_location("mini_table1", REPO / "scripts" / "mini_table1.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     try:
-        rc = module.main(["--runs", str(tmp_path / "r"), "--out", str(tmp_path / "m"), *argv])
+        rc = _script().main(["--runs", str(tmp_path / "r"), "--out", str(tmp_path / "m"), *argv])
     except SystemExit as exc:
         rc = exc.code
     err = capsys.readouterr().err

@@ -87,14 +87,15 @@ def relation_phrases(task: MiniTask) -> set[str]:
 
 
 def background_corpus(names: list[str], forbidden: set[frozenset], mentions: int, seed: int) -> list[str]:
-    """Sentences that mention every name about `mentions` times, half of them beside another name.
+    """Sentences that mention every name about `mentions` times, half of them beside another name
+    (alternately before and after it).
 
     Deterministic in `seed`. A two-name sentence never pairs the two names of a tested fact
     (`forbidden`), so the corpus states no fact, not even a co-occurrence.
     """
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(mentions // 2):
+    for r in range(mentions // 2):
         for a in names:
             out.append(ONE_NAME[rng.integers(len(ONE_NAME))].format(a=a))
             while True:
@@ -102,7 +103,8 @@ def background_corpus(names: list[str], forbidden: set[frozenset], mentions: int
                 if b != a and frozenset((a, b)) not in forbidden:
                     break
             t = TWO_NAMES[rng.integers(len(TWO_NAMES))]
-            out.append(t.format(a=a, b=b) if rng.random() < 0.5 else t.format(a=b, b=a))
+            a_first = (r % 2 == 0) == (t.index("{a}") < t.index("{b}"))  # alternate: a before, then after b
+            out.append(t.format(a=a, b=b) if a_first else t.format(a=b, b=a))
     rng.shuffle(out)
     return out
 

@@ -1,0 +1,112 @@
+"""Losses and readings of the miniature on constructed inputs and models of known behaviour."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from largescale_torch.data import Example
+from largescale_torch.losses import mdm_corrupt, mdm_loss, mdm_pretrain_corrupt, mdm_pretrain_loss
+from largescale_torch.mini import readings as R
+from largescale_torch.mini.corpus import word_tokenizer
+
+
+def test_pretraining_loss_masks_prompt_and_answer_alike_sft_masks_the_answer_only():
+    B, L, P = 400, 12, 5  # first P tokens: prompt; last two of row 0: padding
+    ids = torch.randint(5, 50, (B, L))
+    attention = torch.ones(B, L, dtype=torch.long)
+    attention[0, -2:] = 0
+    response = torch.zeros(B, L, dtype=torch.bool)
+    response[:, P:] = True
+    g = torch.Generator().manual_seed(0)
+    _, m_pre, _ = mdm_pretrain_corrupt(ids, attention, 3, generator=g)
+    _, m_sft, _ = mdm_corrupt(ids, response, 3, generator=torch.Generator().manual_seed(0))
+    assert not m_sft[:, :P].any() and m_sft[:, P:].any()
+    assert not m_pre[0, -2:].any()
+    rate_prompt, rate_answer = m_pre[1:, :P].float().mean(), m_pre[1:, P:].float().mean()
+    assert rate_prompt > 0.4 and abs(rate_prompt - rate_answer) < 0.05  # E[p_mask] = 0.5 on both
+    # Weighted CE: a masked token with CE c contributes c / p_mask / (real tokens of its row).
+    logits = torch.zeros(2, 4, 7)
+    x = torch.tensor([[1, 2, 3, 4], [1, 2, 3, 4]])
+    masked = torch.tensor([[True, False, False, False], [True, True, False, False]])
+    p = torch.tensor([0.5, 0.25])
+    att = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    ce = np.log(7)
+    expected = (ce / 0.5 / 4 + 2 * ce / 0.25 / 2) / 2
+    assert abs(float(mdm_pretrain_loss(logits, x, masked, p, att)) - expected) < 1e-5
+    assert torch.equal(mdm_pretrain_loss(logits, x, masked, p, att), mdm_loss(logits, x, masked, p, att.bool()))
+
+
+NAMES = ["Ann Lee", "Bo Kim", "Cy Fox", "Di Ray", "Ed Sun"]
+OBJECTS = ["Fay", "Gus", "Hal", "Ivy", "Jo"]
+
+
+class KnowsReverse(torch.nn.Module):
+    """A constructed MDM: at the masked slot after "<object> 's parent is" it puts all mass on the
+    paired subject's tokens (one position each); `knows=False` gives every token the same logit."""
+
+    def __init__(self, tok, knows: bool):
+        super().__init__()
+        self.tok, self.knows, self.V = tok, knows, len(tok)
+        self.config = SimpleNamespace(vocab_size=len(tok))
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
+        B, L = input_ids.shape
+        logits = torch.zeros(B, L, self.V)
+        if not self.knows:
+            return SimpleNamespace(logits=logits)
+        obj = {self.tok.convert_tokens_to_ids(o): s for o, s in zip(OBJECTS, NAMES)}
+        mask = self.tok.mask_token_id
+        for b in range(B):
+            row = input_ids[b].tolist()
+            subj = next(obj[t] for t in row if t in obj)
+            first = row.index(mask)
+            for j, t in enumerate(self.tok(" " + subj, add_special_tokens=False).input_ids):
+                logits[b, first + j, t] = 20.0
+        return SimpleNamespace(logits=logits)
+
+
+def _setup():
+    texts = [f"{n}'s child is {o}" for n, o in zip(NAMES, OBJECTS)] + [f"{o}'s parent is {n}" for n, o in zip(NAMES, OBJECTS)]
+    tok = word_tokenizer(texts)
+    ids = SimpleNamespace(mask=tok.mask_token_id, pad=tok.pad_token_id, eos=tok.eos_token_id, bos=tok.bos_token_id)
+    reverse = [Example(f"{o}'s parent is", n, (n,)) for n, o in zip(NAMES, OBJECTS)]
+    return tok, ids, reverse
+
+
+def test_rank_reading_first_for_a_model_that_knows_the_reverse_chance_for_one_that_does_not():
+    tok, ids, reverse = _setup()
+    knows = R.rank_reading(KnowsReverse(tok, True), tok, ids, reverse, is_mdm=True)
+    assert knows["mean_rank"] == 1.0 and knows["top1"] == 1.0 and knows["n_candidates"] == 5
+    blind = R.rank_reading(KnowsReverse(tok, False), tok, ids, reverse, is_mdm=True)
+    assert blind["mean_rank"] == blind["chance_rank"] == 3.0  # (N + 1) / 2
+
+
+def test_rank_of_breaks_ties_at_half_and_counts_better_candidates():
+    assert R.rank_of(np.array([0.0, 0.0, 0.0, 0.0]), 2) == 2.5
+    assert R.rank_of(np.array([1.0, 3.0, 2.0]), 2) == 2.0
+    assert R.rank_of(np.array([5.0, 3.0, 2.0]), 0) == 1.0
+
+
+def test_arm_scores_sum_the_candidate_and_its_eos():
+    """A constructed ARM whose next-token distribution is uniform: log p(c, EOS | prompt) = -(|c| + 1) log V."""
+    tok, ids, reverse = _setup()
+    uniform = KnowsReverse(tok, False)
+    slots = R.query_slots(tok, ids, reverse, NAMES, is_mdm=False)
+    cands = [tok(" " + n, add_special_tokens=False).input_ids for n in NAMES]
+    slot, after = R.score_slots(uniform, False, slots, cands, ids.mask, ids.pad)
+    V = len(tok)
+    assert np.allclose(slot, -2 * np.log(V)) and np.allclose(after, -np.log(V))
+
+
+def test_positive_control_finds_the_entity_inside_the_training_statement():
+    tok, ids, reverse = _setup()
+    train = [Example(f"{n}'s child is", o, (o,)) for n, o in zip(NAMES, OBJECTS)]
+    slots = R.statement_slots(tok, ids, train, NAMES, is_mdm=True)
+    assert [s.target for s in slots] == list(range(5))
+    assert all(s.left == (tok.bos_token_id,) for s in slots)  # the subject opens the statement
+    right = slots[0].right_by_len[2]
+    assert tok.convert_ids_to_tokens(list(right[:4])) == ["##'s", "child", "is", "Fay"]
+    assert len(right) == 3 + 1 + 31 and set(right[4:]) == {tok.eos_token_id}  # completion, EOS up to 32
