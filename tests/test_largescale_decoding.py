@@ -309,3 +309,24 @@ def test_evaluation_reports_forward_passes_and_decoding(preset, data_dir):  # no
         assert res["decoding"]["threshold"] == 0.5 and res["decoding"]["mode"] == "threshold"
     else:
         assert res["decoding"] == {"sampler": "greedy", "max_new_tokens": 4}
+
+
+def test_bench_script_smoke(data_dir, tmp_path, capsys):  # noqa: F811
+    import importlib.util
+    import json
+
+    from test_largescale_common import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_sampler", REPO / "scripts" / "bench_sampler.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--taus", "0", "--data-dir", data_dir]) == 2
+    assert script.main(["--run", str(tmp_path), "--data-dir", data_dir]) == 2  # not a run directory
+    out = tmp_path / "bench"
+    assert script.main(["--queries", "2", "--repeats", "1", "--taus", "2", "--data-dir", data_dir,
+                        "--out", str(out)]) == 0
+    rows = json.loads(out.with_name("bench.json").read_text())["rows"]
+    assert [r["decoding"] for r in rows] == ["exact (paper)", "threshold 2", "threshold 2 + prefix cache"]
+    assert rows[1]["forward_agreement"] == rows[1]["reverse_agreement"] == 1.0  # tau > 1 is the exact sampler
+    assert rows[0]["passes_per_query"] == rows[1]["passes_per_query"] == 32
+    assert "| threshold 2 |" in capsys.readouterr().out
