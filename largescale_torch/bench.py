@@ -157,7 +157,8 @@ def provenance() -> dict:
                    if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"git_commit": commit, "git_dirty": dirty, "torch": torch.__version__, "transformers": version("transformers"),
+    return {"git_commit": commit, "git_dirty": dirty, "torch": torch.__version__,
+            "transformers": version("transformers"),
             "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "load_average_1min": round(os.getloadavg()[0], 2), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                          time.gmtime())}
@@ -166,7 +167,8 @@ def provenance() -> dict:
 def render_markdown(result: dict) -> str:
     """The decoding table (and the batching line, if measured) as Markdown."""
     prov = result["provenance"]
-    trained = f" (weights `{result['weights']}`, trained at commit {result['run_commit']})" if result.get("weights") else ""
+    trained = (f" (weights `{result['weights']}`, trained at commit {result['run_commit']})"
+               if result.get("weights") else "")
     lines = [f"# Sampler bench: {result['model']}{trained}", "",
              f"{result['queries']} queries ({result['n_forward']} forward + {result['n_reverse']} reverse), batch "
              f"{result['batch_size']}, gen length {result['gen_length']}, block {result['block_length']}, "

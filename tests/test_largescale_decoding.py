@@ -50,7 +50,8 @@ def _previous_sampler(model, prompt_BxP, attn_BxP, mask_id, gen_length, block_le
                 probs_BxMxV = F.softmax(logits_BxMxV, dim=-1)
                 if temperature == 0:
                     top_BxK = probs_BxMxV.amax(-1).topk(k, dim=-1).indices
-                    x0_BxK = logits_BxMxV.gather(1, top_BxK[..., None].expand(-1, -1, logits_BxMxV.shape[-1])).argmax(-1)
+                    V = logits_BxMxV.shape[-1]
+                    x0_BxK = logits_BxMxV.gather(1, top_BxK[..., None].expand(-1, -1, V)).argmax(-1)
                 else:
                     u = torch.rand(logits_BxMxV.shape, generator=generator, dtype=torch.float64)
                     x0_BxM = (logits_BxMxV.double().exp() / (-torch.log(u)) ** temperature).argmax(-1)
