@@ -22,7 +22,7 @@ from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRU
 from largescale_torch.mini.run import FAMILIES, MiniConfig
 
 INT_FIELDS = ("n_pairs", "hidden", "layers", "heads", "mentions", "pretrain_steps", "pretrain_batch", "seq_len",
-              "epochs", "batch_size", "eval_every")
+              "epochs", "batch_size", "evals")
 
 
 def build_parser() -> OneLineParser:
@@ -38,6 +38,7 @@ def build_parser() -> OneLineParser:
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name), help=f"default {getattr(d, name)}")
     p.add_argument("--lr", type=float, default=d.lr, help="finetuning AdamW learning rate")
     p.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="pretraining AdamW learning rate")
+    p.add_argument("--rope-theta", type=float, default=d.rope_theta, help="RoPE base")
     p.add_argument("--workers", type=int, default=2, help="worker processes (1 torch thread each)")
     p.add_argument("--render-only", action="store_true", help="redraw OUT.md and OUT.png from OUT.json")
     return p
@@ -48,8 +49,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = MiniConfig(**{k: getattr(args, k) for k in INT_FIELDS}, ffn=4 * args.hidden, lr=args.lr,
-                         pretrain_lr=args.pretrain_lr, seeds=tuple(args.seeds), families=tuple(args.families),
-                         datasets=tuple(args.datasets))
+                         pretrain_lr=args.pretrain_lr, rope_theta=args.rope_theta, seeds=tuple(args.seeds),
+                         families=tuple(args.families), datasets=tuple(args.datasets))
         cfg.validate()
         if args.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {args.workers}")

@@ -13,7 +13,7 @@ from largescale_torch.mini.report import plot, render_markdown
 from largescale_torch.mini.run import MiniConfig, build_data, run_mini
 
 TINY = dict(hidden=16, heads=2, ffn=32, layers=1, n_pairs=3, mentions=2, pretrain_steps=3, pretrain_batch=4,
-            seq_len=16, epochs=1, eval_every=1, batch_size=64, seeds=(1,), datasets=("parent_child", "trex"))
+            seq_len=16, epochs=1, evals=1, batch_size=64, seeds=(1,), datasets=("parent_child", "trex"))
 
 
 def test_mdm_and_arm_share_one_initialisation_and_differ_in_attention(data_dir):  # noqa: F811
@@ -75,6 +75,7 @@ def _script():
     (["--lr", "-1"], "--lr"),
     (["--pretrain-steps", "-1"], "--pretrain-steps"),
     (["--workers", "0"], "--workers"),
+    (["--rope-theta", "0"], "--rope-theta"),
     (["--epochs", "x"], "invalid int"),
 ])
 def test_script_bad_arguments_exit_2(argv, needle, capsys, tmp_path):

@@ -125,9 +125,11 @@ def render_markdown(result: dict) -> str:
           f"{cfg['seq_len']} tokens) on a background corpus of {result['corpus_sentences']} generated sentences "
           f"(every entity name about {cfg['mentions']} times, no tested fact, no relation phrase; e.g. "
           f"\"{result['corpus_example'][0]}\"), MDM: LLaDA's pretraining loss, ARM: next-token loss. Stage 2: every "
-          f"weight finetuned on forward facts only, {cfg['epochs']} epochs, AdamW lr {cfg['lr']:g}, batch "
+          f"weight finetuned on forward facts only, each fact presented {cfg['epochs']} times (epochs / training "
+          f"phrasings per fact), AdamW lr {cfg['lr']:g}, batch "
           f"{cfg['batch_size']}, MDM: LLaDA SFT loss (prompt never masked, answer EOS-padded to 32), ARM: next-token "
-          f"loss on the answer; exact match every {cfg['eval_every']} epochs (LLaDA sampler, 32 steps / greedy), "
+          f"loss on the answer; exact match at {cfg['evals']} evenly spaced evaluations (LLaDA sampler, 32 steps / "
+          "greedy), "
           "raw prompts. Data: Parent-Child and T-REx-style first "
           f"{cfg['n_pairs']} facts, Person-Description its 10 people (Appendix D).", "",
           f"Wall time {result['wall_time_s'] / 60:.1f} min with {result['workers']} worker process(es) of 1 torch "
