@@ -39,6 +39,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--lr", type=float, default=d.lr, help="finetuning AdamW learning rate")
     p.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="pretraining AdamW learning rate")
     p.add_argument("--rope-theta", type=float, default=d.rope_theta, help="RoPE base")
+    p.add_argument("--finetune-objective", default=d.finetune_objective, help="sft (the paper's) or pretrain "
+                   "(each model's pretraining loss over prompt + answer)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (1 torch thread each)")
     p.add_argument("--render-only", action="store_true", help="redraw OUT.md and OUT.png from OUT.json")
     return p
@@ -49,7 +51,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = MiniConfig(**{k: getattr(args, k) for k in INT_FIELDS}, ffn=4 * args.hidden, lr=args.lr,
-                         pretrain_lr=args.pretrain_lr, rope_theta=args.rope_theta, seeds=tuple(args.seeds),
+                         pretrain_lr=args.pretrain_lr, rope_theta=args.rope_theta,
+                         finetune_objective=args.finetune_objective, seeds=tuple(args.seeds),
                          families=tuple(args.families), datasets=tuple(args.datasets))
         cfg.validate()
         if args.workers < 1:

@@ -76,6 +76,7 @@ def _script():
     (["--pretrain-steps", "-1"], "--pretrain-steps"),
     (["--workers", "0"], "--workers"),
     (["--rope-theta", "0"], "--rope-theta"),
+    (["--finetune-objective", "dpo"], "--finetune-objective"),
     (["--epochs", "x"], "invalid int"),
 ])
 def test_script_bad_arguments_exit_2(argv, needle, capsys, tmp_path):

@@ -127,8 +127,10 @@ def render_markdown(result: dict) -> str:
           f"\"{result['corpus_example'][0]}\"), MDM: LLaDA's pretraining loss, ARM: next-token loss. Stage 2: every "
           f"weight finetuned on forward facts only, each fact presented {cfg['epochs']} times (epochs / training "
           f"phrasings per fact), AdamW lr {cfg['lr']:g}, batch "
-          f"{cfg['batch_size']}, MDM: LLaDA SFT loss (prompt never masked, answer EOS-padded to 32), ARM: next-token "
-          f"loss on the answer; exact match at {cfg['evals']} evenly spaced evaluations (LLaDA sampler, 32 steps / "
+          f"{cfg['batch_size']}, " + ("MDM: LLaDA SFT loss (prompt never masked, answer EOS-padded to 32), ARM: "
+          "next-token loss on the answer" if cfg.get("finetune_objective", "sft") == "sft" else
+          "each model's pretraining loss over prompt + answer (continued pretraining on the forward statements; "
+          "not the paper's SFT)") + f"; exact match at {cfg['evals']} evenly spaced evaluations (LLaDA sampler, 32 steps / "
           "greedy), "
           "raw prompts. Data: Parent-Child and T-REx-style first "
           f"{cfg['n_pairs']} facts, Person-Description its 10 people (Appendix D).", "",

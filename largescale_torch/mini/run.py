@@ -54,6 +54,9 @@ class MiniConfig:
     batch_size: int = 8  # Appendix D
     weight_decay: float = 0.1
     evals: int = 2  # exact-match evaluations per run, evenly spaced (best over them is reported)
+    # "sft": the paper's finetuning (prompt never masked); "pretrain": each model's pretraining loss over
+    # prompt + answer (TrainConfig.objective), i.e. continued pretraining on the forward statements.
+    finetune_objective: str = "sft"
     eval_batch_size: int = 200
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     families: tuple[str, ...] = FAMILIES
@@ -77,6 +80,8 @@ class MiniConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
         if not self.seeds:
             raise ConfigError("give at least one seed")
+        if self.finetune_objective not in ("sft", "pretrain"):
+            raise ConfigError(f"unknown --finetune-objective {self.finetune_objective!r}; choose sft or pretrain")
         bad = [f for f in self.families if f not in FAMILIES]
         if bad or not self.families:
             raise ConfigError(f"unknown model families {bad}; choose from {', '.join(FAMILIES)}")
@@ -115,7 +120,7 @@ def _train_config(cfg: MiniConfig, task, model_path: Path, seed: int, out: Path,
                        weight_decay=cfg.weight_decay, eval_every=max(1, epochs // cfg.evals), save_every=epochs,
                        max_train_examples=task.train_n, max_eval_examples=task.eval_n, data_dir=data_dir,
                        eval_batch_size=cfg.eval_batch_size, dtype="fp32", full_finetune=True, chat_template=False,
-                       mdm_pad_to="gen_length")
+                       mdm_pad_to="gen_length", objective=cfg.finetune_objective)
 
 
 MAX_STATEMENTS = 100  # positive-control statements per dataset, evenly spaced (Person-Description: 10 per person)
