@@ -151,7 +151,15 @@ def eval_config(cfg, logits_shift: bool = False, batch_size: int | None = None) 
 
 
 def lora_model(base, r: int, alpha: float, dropout: float, targets: tuple[str, ...]):
-    """`modeling.add_lora`, with a target module the model lacks reported as a bad argument."""
+    """`modeling.add_lora`, with a target module the model lacks reported as a bad argument.
+
+    peft only refuses when no target matches; every name given must match here, so a misspelt
+    one is not silently left without an adapter.
+    """
+    present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
+    missing = [t for t in targets if t not in present]
+    if missing:
+        raise ConfigError(f"--lora-targets: the model has no module named {', '.join(missing)}")
     try:
         return add_lora(base, r, alpha, dropout, tuple(targets))
     except ValueError as err:

@@ -8,6 +8,12 @@ by (model family, dataset, direction). Accuracies are printed in percent.
 By default each run contributes its best forward and its best reverse accuracy over the
 evaluations of training (every 10 epochs and the last), which is what Appendix D reports ("the
 best forward and reverse accuracies were logged"); `--final` uses the last evaluation instead.
+
+Results of `largescale_torch/evaluate.py` are told apart by their `"kind": "evaluation"` marker,
+wherever they lie (`runs/table1/<family>/<dataset>-<direction>/base/` by convention): a base
+model's (`"weights": "base"`) give a "base model" row under each Table 1 row they cover, the
+control the paper does not report; LLaDA reversal-poem results give a table beside the LLaDA
+paper's Table 4; evaluations of saved adapters repeat their runs and are only counted.
 Exit codes: 0 done, 2 bad arguments, 1 unreadable or missing runs, 130 interrupted.
 """
 from __future__ import annotations
@@ -19,7 +25,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRUPTED, PAPER_TABLE1, TABLE1_ROWS
+from largescale_torch.constants import (
+    EXIT_BAD_ARGS,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    LLADA_TABLE4,
+    PAPER_TABLE1,
+    TABLE1_ROWS,
+)
 
 FAMILIES = ("llada", "llama", "qwen")
 WHICH_LABEL = {
@@ -69,9 +82,22 @@ def collect(runs: list[dict], metric: str = "exact", which: str = "best") -> dic
         for d in ("forward", "reverse"):
             m, s = mean_sem([100 * _value(r, d, metric, which) for r in rs])
             cell[d] = (m, s, len(rs))
-        cell["seeds"] = sorted(r["seed"] for r in rs)
+        cell["seeds"] = sorted(r["seed"] for r in rs if r.get("seed") is not None)
         table[(ds, dr)][fam] = cell
     return table
+
+
+def split_runs(runs: list[dict]) -> dict[str, list[dict]]:
+    """finetuned runs, base-model evaluations, poem evaluations, adapter evaluations (by the results' markers)."""
+    parts = {"runs": [], "base": [], "poems": [], "adapter": []}
+    for r in runs:
+        if r.get("kind") != "evaluation":
+            parts["runs"].append(r)
+        elif "poems" in r:
+            parts["poems"].append(r)
+        else:
+            parts["base" if r.get("weights") == "base" else "adapter"].append(r)
+    return parts
 
 
 def _fmt(cell, d) -> str:
@@ -81,7 +107,29 @@ def _fmt(cell, d) -> str:
     return f"{m:.1f}" + ("" if math.isnan(s) else f" ± {s:.1f}") + f" (n={n})"
 
 
-def render(table: dict, metric: str, which: str) -> str:
+def _base_row(label: str, base: dict, key) -> str | None:
+    row = base.get(key)
+    if not row:
+        return None
+    return f"| {label}: base model, no finetuning | " + " | ".join(
+        f"{_fmt(row.get(f), 'forward')} | - | {_fmt(row.get(f), 'reverse')} | -" for f in FAMILIES) + " |"
+
+
+def render_poems(poem_runs: list[dict]) -> str:
+    """LLaDA's reversal-poem test: ours (LLaDA's contains rule and exact match) beside its Table 4."""
+    lines = ["Reversal poems (LLaDA's rule: the answer line occurs in the output; %; exact match in brackets)", "",
+             "| Model | weights | Forward | Reverse | n |", "|---|---|---|---|---|"]
+    for r in sorted(poem_runs, key=lambda r: (r["model"], r["weights"])):
+        p = r["poems"]
+        lines.append(f"| {r['model']} | {r['weights']} | {100 * p['forward']['contains']:.1f} "
+                     f"({100 * r['forward']['final']:.1f}) | {100 * p['reverse']['contains']:.1f} "
+                     f"({100 * r['reverse']['final']:.1f}) | {p['forward']['n']} |")
+    for name, (f, rv) in LLADA_TABLE4.items():
+        lines.append(f"| {name} (LLaDA paper, Table 4) | - | {f} | {rv} | 496 |")
+    return "\n".join(lines)
+
+
+def render(table: dict, metric: str, which: str, base: dict | None = None) -> str:
     head = "| Train dataset | " + " | ".join(
         f"{f} F (ours) | {f} F (paper) | {f} R (ours) | {f} R (paper)" for f in FAMILIES) + " |"
     lines = [f"Table 1 ({metric} match, {WHICH_LABEL[which]}; %, mean ± s.e.m. over seeds)", "", head,
@@ -93,12 +141,16 @@ def render(table: dict, metric: str, which: str) -> str:
             pf, pr = PAPER_TABLE1[(ds, dr)][f]
             cells += [_fmt(cell, "forward"), f"{pf}", _fmt(cell, "reverse"), f"{pr}"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    extra = sorted(k for k in table if k not in {(d, r) for d, r, _ in TABLE1_ROWS})
-    for ds, dr in extra:
+        lines.append(_base_row(label, base or {}, (ds, dr)))
+    known = {(d, r) for d, r, _ in TABLE1_ROWS}
+    for ds, dr in sorted(k for k in table if k not in known):
         lines.append(f"| {ds} {dr} (not in Table 1) | " + " | ".join(
             f"{_fmt(table[(ds, dr)].get(f), 'forward')} | - | {_fmt(table[(ds, dr)].get(f), 'reverse')} | -"
             for f in FAMILIES) + " |")
-    others = sorted({f for row in table.values() for f in row} - set(FAMILIES))
+    for ds, dr in sorted(k for k in (base or {}) if k not in known):
+        lines.append(_base_row(f"{ds} {dr} (not in Table 1)", base, (ds, dr)))
+    lines = [ln for ln in lines if ln is not None]
+    others = sorted({f for row in [*table.values(), *(base or {}).values()] for f in row} - set(FAMILIES))
     if others:
         lines.append(f"\nRuns of other model families not shown: {', '.join(others)}")
     return "\n".join(lines)
@@ -139,11 +191,17 @@ def _main(argv=None) -> int:
         runs = find_runs(args.paths)
         if not runs:
             raise FileNotFoundError(f"no results.json under {', '.join(args.paths)}")
-        table = collect(runs, args.metric, args.which)
+        parts = split_runs(runs)
+        table = collect(parts["runs"], args.metric, args.which)
+        base = collect(parts["base"], args.metric, "final")  # one evaluation each: best = final
     except (OSError, ValueError, KeyError) as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return EXIT_FAILURE
-    text = render(table, args.metric, args.which)
+    text = render(table, args.metric, args.which, base)
+    if parts["poems"]:
+        text += "\n\n" + render_poems(parts["poems"])
+    if parts["adapter"]:
+        text += f"\n\n{len(parts['adapter'])} evaluate.py result(s) of saved adapters not shown (their runs are)."
     print(text)
     if args.out:
         out = Path(args.out)
@@ -151,7 +209,8 @@ def _main(argv=None) -> int:
             out.write_text(text + "\n")
             out.with_suffix(".json").write_text(json.dumps(
                 {"which": args.which, "metric": args.metric,
-                 "rows": {f"{ds}/{dr}": row for (ds, dr), row in table.items()}}, indent=2))
+                 "rows": {f"{ds}/{dr}": row for (ds, dr), row in table.items()},
+                 "base_rows": {f"{ds}/{dr}": row for (ds, dr), row in base.items()}}, indent=2))
         except OSError as err:
             print(f"error: cannot write {out}: {err.strerror or err}", file=sys.stderr)
             return EXIT_FAILURE
