@@ -41,7 +41,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--rope-theta", type=float, default=d.rope_theta, help="RoPE base")
     p.add_argument("--finetune-objective", default=d.finetune_objective, help="sft (the paper's) or pretrain "
                    "(each model's pretraining loss over prompt + answer)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (1 torch thread each)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker process")
     p.add_argument("--render-only", action="store_true", help="redraw OUT.md and OUT.png from OUT.json")
     return p
 
@@ -55,8 +56,8 @@ def main(argv=None) -> int:
                          finetune_objective=args.finetune_objective, seeds=tuple(args.seeds),
                          families=tuple(args.families), datasets=tuple(args.datasets))
         cfg.validate()
-        if args.workers < 1:
-            raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+        if args.workers < 1 or args.threads < 1:
+            raise ConfigError(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
         out = Path(args.out)
         if not out.parent.is_dir():
             raise ConfigError(f"{out.parent} does not exist")
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         if args.render_only:
             result = json.loads(out.with_name(out.name + ".json").read_text())
         else:
-            result = run_mini(cfg, args.runs, args.data_dir, args.workers, progress=True)
+            result = run_mini(cfg, args.runs, args.data_dir, args.workers, progress=True, threads=args.threads)
             result["command"] = command.strip()
         md = render_markdown(result)
         for suffix, text in ((".json", json.dumps(result, indent=1)), (".md", md)):

@@ -90,11 +90,12 @@ def render_markdown(result: dict) -> str:
             L.append(f"| {d} | {LABELS[f]} | {cell(g(('forward_rank', 'mean_rank')))} | "
                      f"{cell(g(('reverse_rank', 'mean_rank')))} | {pc} | {nf:.0f} / {nr:.0f} | "
                      f"{(nf + 1) / 2:.1f} / {(nr + 1) / 2:.1f} |")
-    L += ["", "Per seed (reverse rank; positive control):", ""]
+    L += ["", "Per seed (forward rank; reverse rank; positive control):", ""]
     for d in tasks:
         for f in fams:
             rs = _rows(result, f)
-            L.append(f"- {d}, {LABELS[f]}: reverse "
+            L.append(f"- {d}, {LABELS[f]}: forward "
+                     f"{per_seed([_get(r, d, ('readings', 'trained', 'forward_rank', 'mean_rank')) for r in rs])}; reverse "
                      f"{per_seed([_get(r, d, ('readings', 'trained', 'reverse_rank', 'mean_rank')) for r in rs])}; "
                      f"positive control "
                      f"{per_seed([_get(r, d, ('readings', 'trained', 'positive_control', 'mean_rank')) for r in rs])}")
@@ -134,8 +135,8 @@ def render_markdown(result: dict) -> str:
           "greedy), "
           "raw prompts. Data: Parent-Child and T-REx-style first "
           f"{cfg['n_pairs']} facts, Person-Description its 10 people (Appendix D).", "",
-          f"Wall time {result['wall_time_s'] / 60:.1f} min with {result['workers']} worker process(es) of 1 torch "
-          f"thread on {result['cpu_count']} cores (1-minute load average {result['load_average_1min']['start']} -> "
+          f"Wall time {result['wall_time_s'] / 60:.1f} min with {result['workers']} worker process(es) of "
+          f"{result['torch_threads_per_worker']} torch thread(s) on {result['cpu_count']} cores (1-minute load average {result['load_average_1min']['start']} -> "
           f"{result['load_average_1min']['end']}). Provenance: commit {result['provenance'].get('git', {}).get('commit')} "
           f"(dirty: {result['provenance'].get('git', {}).get('dirty')}), {result['provenance'].get('libraries')}, "
           f"{result['provenance'].get('platform')}.", "",

@@ -142,7 +142,7 @@ def readings(model, tokenizer, ids, task, is_mdm: bool, forward: bool = True) ->
     return out
 
 
-def run_job(cfg: MiniConfig, seed: int, family: str, out: str, data_dir: str | None) -> dict:
+def run_job(cfg: MiniConfig, seed: int, family: str, out: str, data_dir: str | None, threads: int = 1) -> dict:
     """Stages 1-3 for one seed and model family; writes and returns OUT/FAMILY/seedS/record.json."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -152,7 +152,7 @@ def run_job(cfg: MiniConfig, seed: int, family: str, out: str, data_dir: str | N
     from largescale_torch.modeling import load_base, resolve_model
     from largescale_torch.training import run
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     root = Path(out) / family / f"seed{seed}"
     if (root / "record.json").is_file():
         return json.loads((root / "record.json").read_text())
@@ -214,20 +214,20 @@ def _claim_runs_dir(cfg: MiniConfig, out: Path) -> None:
 
 
 def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, workers: int = 1,
-             progress: bool = False) -> dict:
-    """All jobs (seed x family), `workers` processes of one torch thread; returns records and provenance."""
+             progress: bool = False, threads: int = 1) -> dict:
+    """All jobs (seed x family), `workers` processes of `threads` torch threads; returns records and provenance."""
     import torch
     from tqdm.auto import tqdm
 
 
     cfg.validate()
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if workers < 1 or threads < 1:
+        raise ConfigError(f"--workers and --threads must be >= 1, got {workers} and {threads}")
     out = Path(out).resolve()
     _claim_runs_dir(cfg, out)
     tasks, corpus, tokenizer = build_data(cfg, data_dir)  # fails early on missing data or a leaking corpus
     start, cpu_start, load_start = time.time(), time.process_time(), os.getloadavg()
-    jobs = [(cfg, s, f, str(out), data_dir) for s in cfg.seeds for f in cfg.families]
+    jobs = [(cfg, s, f, str(out), data_dir, threads) for s in cfg.seeds for f in cfg.families]
     bar = tqdm(total=len(jobs), desc="miniature (seed x model)", disable=not progress)
     records = []
     try:
@@ -251,7 +251,7 @@ def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, work
                                   "reverse": len(t.reverse), "facts": len(t.pairs)} for t in tasks},
             "corpus_example": corpus[:5], "records": records,
             "wall_time_s": round(time.time() - start, 1), "parent_cpu_time_s": round(time.process_time() - cpu_start, 1),
-            "workers": workers, "torch_threads_per_worker": 1, "cpu_count": os.cpu_count(),
+            "workers": workers, "torch_threads_per_worker": threads, "cpu_count": os.cpu_count(),
             "load_average_1min": {"start": round(load_start[0], 2), "end": round(os.getloadavg()[0], 2)},
             "provenance": _provenance(data_dir),
             "runs_dir": str(out)}
