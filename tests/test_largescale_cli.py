@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from largescale_torch.commands import table1_commands
+from largescale_torch.commands import base_commands, table1_commands
 from test_largescale_common import REPO, data_dir, subprocess_env  # noqa: F401
 from interruptible import default_sigint  # noqa: E402
 
@@ -111,6 +111,8 @@ def test_no_args_prints_usage_and_every_table1_command(data_dir):  # noqa: F811
     assert r.returncode == 0 and "usage:" in r.stdout
     cmds = [c for _, cs in table1_commands() for c in cs]
     assert len(cmds) == 5 * 3 * 3 and all(c in r.stdout for c in cmds)
+    cmds += base_commands()  # the base-model control, one evaluate.py per model and row
+    assert len(cmds) == 5 * 3 * 3 + 5 * 3 and all(c in r.stdout for c in cmds)
     readme = (REPO / "largescale_torch" / "README.md").read_text()
     assert all(c in readme for c in cmds), "largescale_torch/README.md is out of date with commands.py"
 
