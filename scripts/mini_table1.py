@@ -35,7 +35,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--families", nargs="+", default=list(d.families), help=f"any of {', '.join(FAMILIES)}")
     p.add_argument("--datasets", nargs="+", default=list(d.datasets), help="any of the three datasets")
     for name in INT_FIELDS:
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name), help=f"default {getattr(d, name)}")
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
+                       help=f"MiniConfig.{name} (default {getattr(d, name)})")
     p.add_argument("--lr", type=float, default=d.lr, help="finetuning AdamW learning rate")
     p.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="pretraining AdamW learning rate")
     p.add_argument("--rope-theta", type=float, default=d.rope_theta, help="RoPE base")

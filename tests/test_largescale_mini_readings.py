@@ -69,7 +69,7 @@ class KnowsReverse(torch.nn.Module):
 
 
 def _setup():
-    texts = [f"{n}'s child is {o}" for n, o in zip(NAMES, OBJECTS)] + [f"{o}'s parent is {n}" for n, o in zip(NAMES, OBJECTS)]
+    texts = [t for n, o in zip(NAMES, OBJECTS) for t in (f"{n}'s child is {o}", f"{o}'s parent is {n}")]
     tok = word_tokenizer(texts)
     ids = SimpleNamespace(mask=tok.mask_token_id, pad=tok.pad_token_id, eos=tok.eos_token_id, bos=tok.bos_token_id)
     reverse = [Example(f"{o}'s parent is", n, (n,)) for n, o in zip(NAMES, OBJECTS)]

@@ -94,11 +94,9 @@ def render_markdown(result: dict) -> str:
     for d in tasks:
         for f in fams:
             rs = _rows(result, f)
-            L.append(f"- {d}, {LABELS[f]}: forward "
-                     f"{per_seed([_get(r, d, ('readings', 'trained', 'forward_rank', 'mean_rank')) for r in rs])}; reverse "
-                     f"{per_seed([_get(r, d, ('readings', 'trained', 'reverse_rank', 'mean_rank')) for r in rs])}; "
-                     f"positive control "
-                     f"{per_seed([_get(r, d, ('readings', 'trained', 'positive_control', 'mean_rank')) for r in rs])}")
+            g = lambda key: per_seed([_get(r, d, ("readings", "trained", key, "mean_rank")) for r in rs])  # noqa: E731
+            L.append(f"- {d}, {LABELS[f]}: forward {g('forward_rank')}; reverse {g('reverse_rank')}; "
+                     f"positive control {g('positive_control')}")
     L += ["", "## Figure 7 readings beside their controls", "",
           "(a) mean probability and (b) median vocabulary rank of the right first answer token on reverse "
           "queries; (c) Pearson correlation across facts of the forward and reverse attention scores "
@@ -118,30 +116,34 @@ def render_markdown(result: dict) -> str:
                          f"{cell(g(('first_token', 'rank_median')), '.0f')} | "
                          f"{cell(g(('attention', 'corr_mean')), '.3f')} | {cell(g(('reverse_rank', 'mean_rank')))} | "
                          f"{cell(g(('positive_control', 'mean_rank')))} |")
-    L += ["", "## Setup", "",
-          f"Models: {cfg['layers']} layers, hidden {cfg['hidden']}, {cfg['heads']} heads, FFN {cfg['ffn']}, RoPE theta "
-          f"{cfg['rope_theta']:g}, word-level vocabulary of {result['vocab_size']} tokens; one random initialisation per "
-          "seed shared by MDM and ARM. Stage 1: "
-          f"{cfg['pretrain_steps']} AdamW steps (lr {cfg['pretrain_lr']:g}, batch {cfg['pretrain_batch']} x "
-          f"{cfg['seq_len']} tokens) on a background corpus of {result['corpus_sentences']} generated sentences "
-          f"(every entity name about {cfg['mentions']} times, no tested fact, no relation phrase; e.g. "
-          f"\"{result['corpus_example'][0]}\"), MDM: LLaDA's pretraining loss, ARM: next-token loss. Stage 2: every "
-          f"weight finetuned on forward facts only, each fact presented {cfg['epochs']} times (epochs / training "
-          f"phrasings per fact), AdamW lr {cfg['lr']:g}, batch "
-          f"{cfg['batch_size']}, " + ("MDM: LLaDA SFT loss (prompt never masked, answer EOS-padded to 32), ARM: "
-          "next-token loss on the answer" if cfg.get("finetune_objective", "sft") == "sft" else
-          "each model's pretraining loss over prompt + answer (continued pretraining on the forward statements; "
-          "not the paper's SFT)") + f"; exact match at {cfg['evals']} evenly spaced evaluations (LLaDA sampler, 32 steps / "
-          "greedy), "
-          "raw prompts. Data: Parent-Child and T-REx-style first "
-          f"{cfg['n_pairs']} facts, Person-Description its 10 people (Appendix D).", "",
-          f"Wall time {result['wall_time_s'] / 60:.1f} min with {result['workers']} worker process(es) of "
-          f"{result['torch_threads_per_worker']} torch thread(s) on {result['cpu_count']} cores (1-minute load average {result['load_average_1min']['start']} -> "
-          f"{result['load_average_1min']['end']}). Provenance: commit {result['provenance'].get('git', {}).get('commit')} "
-          f"(dirty: {result['provenance'].get('git', {}).get('dirty')}), {result['provenance'].get('libraries')}, "
-          f"{result['provenance'].get('platform')}.", "",
-          f"Command: `{result.get('command', 'n/a')}`", ""]
+    L += ["", "## Setup", "", _setup(result), "", f"Command: `{result.get('command', 'n/a')}`", ""]
     return "\n".join(L)
+
+
+def _setup(result: dict) -> str:
+    cfg, prov = result["config"], result["provenance"]
+    sft = cfg.get("finetune_objective", "sft") == "sft"
+    stage2 = ("MDM: LLaDA SFT loss (prompt never masked, answer EOS-padded to 32), ARM: next-token loss on the answer"
+              if sft else "each model's pretraining loss over prompt + answer (continued pretraining on the forward "
+              "statements; not the paper's SFT)")
+    git = prov.get("git", {})
+    return (
+        f"Models: {cfg['layers']} layers, hidden {cfg['hidden']}, {cfg['heads']} heads, FFN {cfg['ffn']}, RoPE base "
+        f"{cfg['rope_theta']:g}, word-level vocabulary of {result['vocab_size']} tokens; one random initialisation "
+        f"per seed shared by MDM and ARM. Stage 1: {cfg['pretrain_steps']} AdamW steps (lr {cfg['pretrain_lr']:g}, "
+        f"batch {cfg['pretrain_batch']} x {cfg['seq_len']} tokens) on a background corpus of "
+        f"{result['corpus_sentences']} generated sentences (every entity name about {cfg['mentions']} times, no "
+        f"tested fact, no relation phrase; e.g. \"{result['corpus_example'][0]}\"); MDM: LLaDA's pretraining loss, "
+        f"ARM: next-token loss. Stage 2: every weight finetuned on forward facts only, each fact presented "
+        f"{cfg['epochs']} times (epochs = that / training phrasings per fact), AdamW lr {cfg['lr']:g}, batch "
+        f"{cfg['batch_size']}; {stage2}; exact match at {cfg['evals']} evenly spaced evaluations (LLaDA sampler, "
+        f"32 steps / greedy), raw prompts. Data: Parent-Child and T-REx-style first {cfg['n_pairs']} facts, "
+        f"Person-Description its 10 people (Appendix D).\n\n"
+        f"Wall time {result['wall_time_s'] / 60:.1f} min with {result['workers']} worker process(es) of "
+        f"{result['torch_threads_per_worker']} torch thread(s) on {result['cpu_count']} cores (1-minute load average "
+        f"{result['load_average_1min']['start']} -> {result['load_average_1min']['end']}). Provenance: commit "
+        f"{git.get('commit')} (uncommitted changes: {git.get('dirty')}), {prov.get('libraries')}, "
+        f"{prov.get('platform')}, processor {prov.get('processor')}, data sha256 {prov.get('data')}.")
 
 
 def plot(result: dict, out: str | Path) -> None:

@@ -96,7 +96,8 @@ class MiniConfig:
 
 def build_data(cfg: MiniConfig, data_dir: str | None):
     """(tasks, background corpus, tokenizer): identical for every seed and both families."""
-    from largescale_torch.mini.corpus import TASKS, all_texts, background_corpus, check_no_leak, mini_task, word_tokenizer
+    from largescale_torch.mini.corpus import (TASKS, all_texts, background_corpus, check_no_leak, mini_task,
+                                              word_tokenizer)
 
     tasks = [mini_task(d, direction, cfg.n_pairs, data_dir) for d, direction in TASKS if d in cfg.datasets]
     names = list(dict.fromkeys(n for t in tasks for n in t.names))
@@ -226,6 +227,7 @@ def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, work
     out = Path(out).resolve()
     _claim_runs_dir(cfg, out)
     tasks, corpus, tokenizer = build_data(cfg, data_dir)  # fails early on missing data or a leaking corpus
+    prov = _provenance(data_dir)  # the code as the jobs start
     start, cpu_start, load_start = time.time(), time.process_time(), os.getloadavg()
     jobs = [(cfg, s, f, str(out), data_dir, threads) for s in cfg.seeds for f in cfg.families]
     bar = tqdm(total=len(jobs), desc="miniature (seed x model)", disable=not progress)
@@ -250,10 +252,11 @@ def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, work
             "tasks": {t.dataset: {"direction": t.direction, "train": len(t.train), "forward": len(t.forward),
                                   "reverse": len(t.reverse), "facts": len(t.pairs)} for t in tasks},
             "corpus_example": corpus[:5], "records": records,
-            "wall_time_s": round(time.time() - start, 1), "parent_cpu_time_s": round(time.process_time() - cpu_start, 1),
+            "wall_time_s": round(time.time() - start, 1),
+            "parent_cpu_time_s": round(time.process_time() - cpu_start, 1),
             "workers": workers, "torch_threads_per_worker": threads, "cpu_count": os.cpu_count(),
             "load_average_1min": {"start": round(load_start[0], 2), "end": round(os.getloadavg()[0], 2)},
-            "provenance": _provenance(data_dir),
+            "provenance": prov,
             "runs_dir": str(out)}
 
 
