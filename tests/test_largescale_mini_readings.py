@@ -110,3 +110,13 @@ def test_positive_control_finds_the_entity_inside_the_training_statement():
     right = slots[0].right_by_len[2]
     assert tok.convert_ids_to_tokens(list(right[:4])) == ["##'s", "child", "is", "Fay"]
     assert len(right) == 3 + 1 + 31 and set(right[4:]) == {tok.eos_token_id}  # completion, EOS up to 32
+
+
+def test_length_matched_rank_ignores_a_preference_for_short_answers():
+    """Scores that only prefer fewer tokens: plain ranks 1.5 (short) and 3.5 (long); length-matched 1.5 = chance."""
+    slots = [R.Slot((), {}, t) for t in range(4)]
+    lengths = [1, 1, 2, 2]
+    score = np.tile(np.array([-1.0, -1.0, -2.0, -2.0]), (4, 1))
+    out = R.rank_summary(score, slots, lengths)
+    assert out["mean_rank"] == (1.5 + 1.5 + 3.5 + 3.5) / 4 and out["chance_rank"] == 2.5
+    assert out["length_matched_rank"] == out["length_matched_chance"] == 1.5

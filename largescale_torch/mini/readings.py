@@ -137,29 +137,43 @@ def statement_slots(tokenizer, ids, train, candidates: list[str], is_mdm: bool,
     return out
 
 
-def rank_summary(ranks: list[float], n_candidates: int) -> dict:
-    r = np.asarray(ranks, dtype=float)
-    return {"mean_rank": float(r.mean()) if len(r) else float("nan"), "top1": float((r == 1).mean()) if len(r) else 0.0,
-            "chance_rank": (n_candidates + 1) / 2, "n_candidates": n_candidates, "n_queries": len(r)}
+def rank_summary(score_QxN: np.ndarray, slots: list[Slot], lengths_N: list[int]) -> dict:
+    """Mean rank over queries, its chance level, and the length-matched rank.
+
+    The length-matched rank counts only candidates with as many tokens as the right answer
+    (chance: the mean of (N_k + 1) / 2): a score that merely prefers short names, as a sum of
+    log-probabilities does, moves the plain rank but not this one.
+    """
+    lengths = np.asarray(lengths_N)
+    ranks = [rank_of(score_QxN[q], s.target) for q, s in enumerate(slots)]
+    same = [lengths == lengths[s.target] for s in slots]
+    matched = [rank_of(score_QxN[q][m], int(m[: s.target].sum())) for q, (s, m) in enumerate(zip(slots, same))]
+    r, N = np.asarray(ranks, dtype=float), len(lengths)
+    nan = float("nan")
+    return {"mean_rank": float(r.mean()) if len(r) else nan, "top1": float((r == 1).mean()) if len(r) else nan,
+            "chance_rank": (N + 1) / 2, "n_candidates": N, "n_queries": len(r),
+            "length_matched_rank": float(np.mean(matched)) if matched else nan,
+            "length_matched_chance": float(np.mean([(m.sum() + 1) / 2 for m in same])) if same else nan}
 
 
 def rank_reading(model, tokenizer, ids, examples, is_mdm: bool) -> dict:
     """Mean rank of the right answer among all distinct answers of the set, with chance level."""
     cands = list(dict.fromkeys(e.target for e in examples))
+    tokens = [_answer_ids(tokenizer, c) for c in cands]
     slots = query_slots(tokenizer, ids, examples, cands, is_mdm)
-    slot, after = score_slots(model, is_mdm, slots, [_answer_ids(tokenizer, c) for c in cands], ids.mask, ids.pad)
-    score = slot + after
-    return rank_summary([rank_of(score[q], s.target) for q, s in enumerate(slots)], len(cands))
+    slot, after = score_slots(model, is_mdm, slots, tokens, ids.mask, ids.pad)
+    return rank_summary(slot + after, slots, [len(t) for t in tokens])
 
 
 def positive_control(model, tokenizer, ids, train, reverse, is_mdm: bool) -> dict:
     """Rank of the reverse-answer entity masked out of its own training statement (see module doc)."""
     cands = list(dict.fromkeys(e.target for e in reverse))
+    tokens = [_answer_ids(tokenizer, c) for c in cands]
     slots = statement_slots(tokenizer, ids, train, cands, is_mdm)
-    slot, after = score_slots(model, is_mdm, slots, [_answer_ids(tokenizer, c) for c in cands], ids.mask, ids.pad)
-    out = rank_summary([rank_of((slot + after)[q], s.target) for q, s in enumerate(slots)], len(cands))
+    slot, after = score_slots(model, is_mdm, slots, tokens, ids.mask, ids.pad)
+    out = rank_summary(slot + after, slots, [len(t) for t in tokens])
     if not is_mdm:
-        out["prefix"] = rank_summary([rank_of(slot[q], s.target) for q, s in enumerate(slots)], len(cands))
+        out["prefix"] = rank_summary(slot, slots, [len(t) for t in tokens])
     return out
 
 

@@ -76,9 +76,11 @@ def render_markdown(result: dict) -> str:
           "(ARM: log p(answer, EOS | prompt); MDM: one-shot masked pseudo-likelihood). Positive control: "
           "the training statement with its reverse-answer entity masked (MDM) / substituted (ARM: whole-"
           "statement likelihood; in brackets its prefix-only score, all left-to-right generation can use). "
-          "Chance = (N + 1) / 2 for N candidates. Finetuned weights.", "",
-          "| Dataset | Model | forward rank | reverse rank | positive control | N fwd / N rev | chance fwd / rev |",
-          "|---|---|---|---|---|---|---|"]
+          "Chance = (N + 1) / 2 for N candidates. Length-matched: rank among the candidates with as many tokens "
+          "as the right answer (a sum of log-probabilities favours short names). Finetuned weights.", "",
+          "| Dataset | Model | forward rank | reverse rank | positive control | N fwd / N rev | chance fwd / rev | "
+          "reverse rank, length-matched (chance) |",
+          "|---|---|---|---|---|---|---|---|"]
     for d in tasks:
         for f in fams:
             rs = _rows(result, f)
@@ -89,7 +91,8 @@ def render_markdown(result: dict) -> str:
             nf, nr = g(("forward_rank", "n_candidates"))[0], g(("reverse_rank", "n_candidates"))[0]
             L.append(f"| {d} | {LABELS[f]} | {cell(g(('forward_rank', 'mean_rank')))} | "
                      f"{cell(g(('reverse_rank', 'mean_rank')))} | {pc} | {nf:.0f} / {nr:.0f} | "
-                     f"{(nf + 1) / 2:.1f} / {(nr + 1) / 2:.1f} |")
+                     f"{(nf + 1) / 2:.1f} / {(nr + 1) / 2:.1f} | {cell(g(('reverse_rank', 'length_matched_rank')))} "
+                     f"({cell(g(('reverse_rank', 'length_matched_chance')))}) |")
     L += ["", "Per seed (forward rank; reverse rank; positive control):", ""]
     for d in tasks:
         for f in fams:
