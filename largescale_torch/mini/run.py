@@ -48,8 +48,9 @@ class MiniConfig:
     seq_len: int = 64
     # Stage 2
     # Presentations of every fact: a dataset with k training phrasings per fact runs ceil(epochs / k)
-    # epochs (Parent-Child 1, T-REx-style 5, Person-Description 30), so each fact is seen alike.
-    epochs: int = 200
+    # epochs (Parent-Child 1, T-REx-style 5, Person-Description 30), so each fact is seen alike. 400: on
+    # seed 1 the MDM's forward exact match is P2C 100 %, T-REx 51 %, P2D 6 % (200: 100, 1, 0 %).
+    epochs: int = 400
     lr: float = 3e-3
     batch_size: int = 8  # Appendix D
     weight_decay: float = 0.1
