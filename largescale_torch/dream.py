@@ -14,12 +14,12 @@ position i at i - 1 (`losses.align_logits`, `ModelSpec.logits_shift`).
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import torch
 
+from largescale_torch.checkpoints import load_renamed_model, save_renamed_checkpoint, special_token_ids
 from largescale_torch.constants import (
     DREAM_BOS_TOKEN_ID,
     DREAM_EOS_TOKEN_ID,
@@ -45,13 +45,9 @@ def is_dream_config(cfg: dict) -> bool:
 
 def dream_token_ids(cfg: dict) -> dict[str, int]:
     """bos/eos/pad/mask ids from Dream's config.json, falling back on Dream-v0-Instruct-7B's values."""
-    eos = cfg.get("eos_token_id", DREAM_EOS_TOKEN_ID)
-    return {
-        "bos_token_id": cfg.get("bos_token_id", DREAM_BOS_TOKEN_ID),
-        "eos_token_id": eos,
-        "pad_token_id": cfg.get("pad_token_id", DREAM_PAD_TOKEN_ID),
-        "mask_token_id": cfg.get("mask_token_id", DREAM_MASK_TOKEN_ID),
-    }
+    return special_token_ids(
+        cfg, bos=DREAM_BOS_TOKEN_ID, eos=DREAM_EOS_TOKEN_ID, mask=DREAM_MASK_TOKEN_ID, pad=DREAM_PAD_TOKEN_ID
+    )
 
 
 def qwen2_config_from_dream(cfg: dict):
@@ -75,7 +71,6 @@ def qwen2_config_from_dream(cfg: dict):
         if key not in cfg:
             raise ValueError(f"Dream config.json lacks {key!r}")
     hidden, heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
-    ids = dream_token_ids(cfg)
     return Qwen2Config(
         vocab_size=int(cfg["vocab_size"]),
         hidden_size=hidden,
@@ -93,10 +88,7 @@ def qwen2_config_from_dream(cfg: dict):
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         is_causal=False,
         use_cache=False,
-        bos_token_id=ids["bos_token_id"],
-        eos_token_id=ids["eos_token_id"],
-        pad_token_id=ids["pad_token_id"],
-        mask_token_id=ids["mask_token_id"],
+        **dream_token_ids(cfg),
     )
 
 
@@ -114,50 +106,11 @@ def unmap_qwen2_name(name: str) -> str:
     return name
 
 
-def _safetensor_files(path: Path) -> list[Path]:
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return [path / n for n in names]
-    single = path / "model.safetensors"
-    if single.is_file():
-        return [single]
-    raise FileNotFoundError(f"no model.safetensors(.index.json) in {path}")
-
-
-def load_dream_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    state = {}
-    for file in _safetensor_files(path):
-        for name, tensor in load_file(str(file)).items():
-            state[map_dream_name(name)] = tensor
-    return state
-
-
 def load_dream(path: str | Path, dtype: torch.dtype = torch.float32):
     """A Dream checkpoint directory -> bidirectional `Qwen2ForCausalLM` (eval mode)."""
-    from accelerate import init_empty_weights
     from transformers import Qwen2ForCausalLM
 
-    path = Path(path)
-    cfg = json.loads((path / "config.json").read_text())
-    config = qwen2_config_from_dream(cfg)
-    with init_empty_weights():  # parameters on the meta device, buffers (RoPE) real
-        model = Qwen2ForCausalLM(config)
-    state = load_dream_state_dict(path)
-    expected = set(model.state_dict())
-    if config.tie_word_embeddings:  # a tied head is stored once, as the embedding
-        expected.discard("lm_head.weight")
-        state.pop("lm_head.weight", None)
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise ValueError(f"Dream checkpoint mismatch: missing {missing[:3]}, unexpected {extra[:3]}")
-    model.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=False, assign=True)
-    if config.tie_word_embeddings:
-        model.tie_weights()
-    model.config.dtype = dtype
-    return model.eval()
+    return load_renamed_model(path, qwen2_config_from_dream, Qwen2ForCausalLM, map_dream_name, "Dream", dtype)
 
 
 def load_dream_tokenizer(path: str | Path):
@@ -179,25 +132,6 @@ def load_dream_tokenizer(path: str | Path):
 
 def save_dream_checkpoint(state_qwen2: dict[str, torch.Tensor], cfg: dict, path: str | Path, shards: int = 1) -> None:
     """Write Qwen2-named tensors under Dream names (config.json + safetensors, optionally sharded)."""
-    from safetensors.torch import save_file
-
     if not is_dream_config(cfg):
         raise ValueError(f"refusing to write a Dream checkpoint with model_type {cfg.get('model_type')!r}")
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    named = {unmap_qwen2_name(k): v.contiguous() for k, v in state_qwen2.items()}
-    keys = sorted(named)
-    if shards == 1:
-        save_file(named, str(path / "model.safetensors"), metadata={"format": "pt"})
-    else:
-        weight_map = {}
-        for s in range(shards):
-            part = keys[s::shards]
-            fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
-            save_file({k: named[k] for k in part}, str(path / fname), metadata={"format": "pt"})
-            weight_map.update({k: fname for k in part})
-        total = sum(v.numel() * v.element_size() for v in named.values())
-        (path / "model.safetensors.index.json").write_text(
-            json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2)
-        )
-    (path / "config.json").write_text(json.dumps(cfg, indent=2))
+    save_renamed_checkpoint(state_qwen2, unmap_qwen2_name, cfg, path, shards)

@@ -14,20 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from largescale_torch import constants as C
-from largescale_torch.finetune import add_sampler_flags, sampler_fields
+from largescale_torch import cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python largescale_torch/evaluate.py",
-        description="Exact-match evaluation forward and reverse of a base model or a LoRA adapter, no training "
-                    "(Section 3 / Appendix D protocol).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--model", default=None,
-                   help="hub id, local directory, alias (llada|llama|qwen|dream) or offline preset "
-                        "(tiny-llama|tiny-qwen|tiny-llada|tiny-dream); with --run: taken from the run")
+    p = cli.new_parser("python largescale_torch/evaluate.py",
+                       "Exact-match evaluation forward and reverse of a base model or a LoRA adapter, no training "
+                       "(Section 3 / Appendix D protocol).")
+    cli.add_model_args(p, inherit=True)
     p.add_argument("--adapter", default=None,
                    help="a saved LoRA adapter directory (e.g. RUN/best_reverse); with --run: final | best_forward "
                         "| best_reverse | checkpoints/epoch_XXXX inside it (default final)")
@@ -43,22 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training direction whose forward/reverse queries are asked: p2c|c2p|p2d|d2p; "
                         "forward for trex and file datasets (the default where it is the only one)")
     p.add_argument("--out", required=True, help="evaluation directory (written complete, or not at all)")
-    p.add_argument("--data-dir", default=None, help=f"Berglund et al. data (default: ${C.DATA_ENV_VAR}, "
-                                                     "else download at a pinned commit)")
-    p.add_argument("--data-seed", type=int, default=None, help="dataset selection seed (default: the run's, else 0)")
-    p.add_argument("--d2p-completions", default=None, help="name | verbatim (only D2P training answers; default name)")
-    p.add_argument("--max-eval-examples", type=int, default=None, help="evaluate the first N per direction")
-    p.add_argument("--eval-batch-size", type=int, default=32, help="queries decoded at once")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 where supported) | bf16 | fp32")
+    cli.add_data_args(p, inherit=True)
+    cli.add_eval_args(p, inherit=True)
     p.add_argument("--no-chat-template", dest="chat_template", action="store_const", const=False, default=None,
                    help="raw prompts (default: the run's setting, else each Instruct model's chat template)")
-    add_sampler_flags(p, inherit=True)
+    cli.add_sampler_args(p, inherit=True)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)  # exits 2 on bad flags
-    from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRUPTED, ConfigError
+    from largescale_torch.constants import EXIT_BAD_ARGS
     from largescale_torch.data.poems import POEM_PREFIX
     from largescale_torch.evaluate_run import EvalRunConfig, evaluate, summary
 
@@ -70,19 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out, model=args.model, dataset=dataset, direction=args.direction, adapter=args.adapter,
         run=args.run, data_dir=args.data_dir, data_seed=args.data_seed, d2p_completions=args.d2p_completions,
         max_eval_examples=args.max_eval_examples, eval_batch_size=args.eval_batch_size,
-        chat_template=args.chat_template, dtype=args.dtype, **sampler_fields(args),
+        chat_template=args.chat_template, dtype=args.dtype, **cli.sampler_fields(args),
     )
-    try:
-        res = evaluate(cfg)
-    except ConfigError as err:
-        print(f"error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_BAD_ARGS
-    except (ValueError, OSError, RuntimeError, FloatingPointError) as err:
-        print(f"error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(f"interrupted; nothing written to {args.out}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    res, code = cli.call_with_exit_code(lambda: evaluate(cfg), lambda: f"interrupted; nothing written to {args.out}")
+    if code:
+        return code
     print(summary(res))
     return 0
 

@@ -6,12 +6,12 @@ this module maps both onto `LlamaForCausalLM` with `config.is_causal = False`.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import torch
 
+from largescale_torch.checkpoints import load_renamed_model, save_renamed_checkpoint, special_token_ids
 from largescale_torch.constants import LLADA_BOS_TOKEN_ID, LLADA_EOS_TOKEN_ID, LLADA_MASK_TOKEN_ID
 
 PREFIX = "model.transformer."
@@ -55,13 +55,7 @@ def is_llada_config(cfg: dict) -> bool:
 
 def llada_token_ids(cfg: dict) -> dict[str, int]:
     """bos/eos/pad/mask ids from LLaDA's config.json, falling back on LLaDA-8B's values."""
-    eos = cfg.get("eos_token_id", LLADA_EOS_TOKEN_ID)
-    return {
-        "bos_token_id": cfg.get("bos_token_id", LLADA_BOS_TOKEN_ID),
-        "eos_token_id": eos,
-        "pad_token_id": cfg.get("pad_token_id", eos),
-        "mask_token_id": cfg.get("mask_token_id", LLADA_MASK_TOKEN_ID),
-    }
+    return special_token_ids(cfg, bos=LLADA_BOS_TOKEN_ID, eos=LLADA_EOS_TOKEN_ID, mask=LLADA_MASK_TOKEN_ID)
 
 
 def llama_config_from_llada(cfg: dict):
@@ -78,7 +72,6 @@ def llama_config_from_llada(cfg: dict):
             raise ValueError(f"LLaDA config.json lacks {key!r}")
     d_model, n_heads = int(cfg["d_model"]), int(cfg["n_heads"])
     hidden = cfg.get("mlp_hidden_size") or int(cfg.get("mlp_ratio", 4)) * d_model
-    ids = llada_token_ids(cfg)
     return LlamaConfig(
         vocab_size=int(cfg.get("embedding_size") or cfg["vocab_size"]),
         hidden_size=d_model,
@@ -96,10 +89,7 @@ def llama_config_from_llada(cfg: dict):
         tie_word_embeddings=False,
         is_causal=False,
         use_cache=False,
-        bos_token_id=ids["bos_token_id"],
-        eos_token_id=ids["eos_token_id"],
-        pad_token_id=ids["pad_token_id"],
-        mask_token_id=ids["mask_token_id"],
+        **llada_token_ids(cfg),
     )
 
 
@@ -126,66 +116,13 @@ def unmap_llama_name(name: str) -> str:
     raise ValueError(f"no LLaDA name for {name!r}")
 
 
-def _safetensor_files(path: Path) -> list[Path]:
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return [path / n for n in names]
-    single = path / "model.safetensors"
-    if single.is_file():
-        return [single]
-    raise FileNotFoundError(f"no model.safetensors(.index.json) in {path}")
-
-
-def load_llada_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    state = {}
-    for file in _safetensor_files(path):
-        for name, tensor in load_file(str(file)).items():
-            state[map_llada_name(name)] = tensor
-    return state
-
-
 def load_llada(path: str | Path, dtype: torch.dtype = torch.float32):
     """A LLaDA checkpoint directory -> bidirectional `LlamaForCausalLM` (eval mode)."""
-    from accelerate import init_empty_weights
     from transformers import LlamaForCausalLM
 
-    path = Path(path)
-    cfg = json.loads((path / "config.json").read_text())
-    config = llama_config_from_llada(cfg)
-    with init_empty_weights():  # parameters on the meta device, buffers (RoPE) real
-        model = LlamaForCausalLM(config)
-    state = load_llada_state_dict(path)
-    expected = set(model.state_dict())
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise ValueError(f"LLaDA checkpoint mismatch: missing {missing[:3]}, unexpected {extra[:3]}")
-    model.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
-    model.config.dtype = dtype
-    return model.eval()
+    return load_renamed_model(path, llama_config_from_llada, LlamaForCausalLM, map_llada_name, "LLaDA", dtype)
 
 
 def save_llada_checkpoint(state_llama: dict[str, torch.Tensor], cfg: dict, path: str | Path, shards: int = 1) -> None:
     """Write Llama-named tensors under LLaDA names (config.json + safetensors, optionally sharded)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    named = {unmap_llama_name(k): v.contiguous() for k, v in state_llama.items()}
-    keys = sorted(named)
-    if shards == 1:
-        save_file(named, str(path / "model.safetensors"), metadata={"format": "pt"})
-    else:
-        weight_map = {}
-        for s in range(shards):
-            part = keys[s::shards]
-            fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
-            save_file({k: named[k] for k in part}, str(path / fname), metadata={"format": "pt"})
-            weight_map.update({k: fname for k in part})
-        total = sum(v.numel() * v.element_size() for v in named.values())
-        (path / "model.safetensors.index.json").write_text(
-            json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2)
-        )
-    (path / "config.json").write_text(json.dumps(cfg, indent=2))
+    save_renamed_checkpoint(state_llama, unmap_llama_name, cfg, path, shards)
