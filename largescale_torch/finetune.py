@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mdm-pad-to", default="batch",
                    help="LLaDA SFT answer padding: batch (EOS up to the longest answer in the mini-batch, "
                         "LLaDA's guideline; default) | gen_length (EOS up to 32 tokens)")
+    p.add_argument("--objective", default="sft", choices=("sft", "pretrain"),
+                   help="sft: the paper's finetuning loss (the prompt is never a target) | pretrain: each model's "
+                        "pretraining loss over prompt + answer (LLaDA: any token masked; ARM: next-token loss on "
+                        "every token), i.e. continued pretraining on the forward statements")
     add_lora_flags(p)
     cli.add_sampler_args(p)
     return p
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         data_seed=args.data_seed, dtype=args.dtype, report_to=args.report_to,
         chat_template=args.chat_template, mdm_pad_to=args.mdm_pad_to, d2p_completions=args.d2p_completions,
         lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        lora_targets=_module_list(args.lora_targets), **cli.sampler_fields(args),
+        lora_targets=_module_list(args.lora_targets), objective=args.objective, **cli.sampler_fields(args),
     )
     def interrupted() -> str:
         ckpt = latest_checkpoint(canonical_out(args.out))

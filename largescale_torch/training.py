@@ -85,7 +85,7 @@ class TrainConfig:
     chat_template: bool = True  # prompts inside each Instruct model's chat template
     mdm_pad_to: str = "batch"  # LLaDA SFT: EOS-pad answers to the longest in the mini-batch ("gen_length": to 32)
     d2p_completions: str = "name"  # D2P training answers: bare names ("verbatim": upstream text)
-    # Train every weight instead of a LoRA adapter (small models trained from scratch, largescale_torch/mini.py).
+    # Train every weight instead of a LoRA adapter (the CPU miniature, largescale_torch/mini/).
     full_finetune: bool = False
     # Sampler of every evaluation (Appendix D / LLaDA's generate.py); built into an EvalConfig by
     # `eval_config`. gen_length is also the ARMs' max new tokens and the MDM answer budget in training.

@@ -161,3 +161,22 @@ def test_ctrl_c_exits_130_and_names_the_checkpoint(tmp_path, data_dir):  # noqa:
     last = err.strip().splitlines()[-1]
     assert "interrupted (last checkpoint" in last and "rerun the same command to resume" in last
     assert "Traceback" not in err and not (out / "results.json").exists()
+
+
+@pytest.mark.parametrize("objective", ["sft", "pretrain"])
+def test_objective_flag_reaches_the_config(objective, tmp_path, monkeypatch):
+    """--objective selects the finetuning loss (TrainConfig.objective); pretrain masks the prompt too."""
+    import largescale_torch.training as training
+    from largescale_torch.finetune import main
+
+    seen = {}
+
+    def fake_run(cfg):
+        seen["cfg"] = cfg
+        return {d: {"final": 0.0, "best": 0.0} for d in ("forward", "reverse")}
+
+    monkeypatch.setattr(training, "run", fake_run)
+    argv = ["--model", "tiny-llama", "--dataset", "trex", "--direction", "forward", "--seed", "1",
+            "--out", str(tmp_path / "run")]
+    assert main(argv + (["--objective", objective] if objective != "sft" else [])) == 0
+    assert seen["cfg"].objective == objective
