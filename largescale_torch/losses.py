@@ -30,6 +30,21 @@ def align_logits(logits_BxLxV: torch.Tensor, shift: bool) -> torch.Tensor:
     return torch.cat([logits_BxLxV[:, :1], logits_BxLxV[:, :-1]], dim=1)
 
 
+def maskable_positions(allowed_BxL: torch.Tensor, attention_BxL: torch.Tensor, shift: bool) -> torch.Tensor:
+    """The positions of `allowed_BxL` that may be masked and scored: those with a prediction.
+
+    shift=False (LLaDA): all of them. shift=True (Dream): not a row's first real token, whose
+    prediction would sit one column earlier, on left padding (or at the token itself in
+    column 0, `align_logits`): Dream cannot predict its first token. Only the "pretrain"
+    objective, which masks the prompt too, reaches that position.
+    """
+    allowed_BxL = allowed_BxL.bool()
+    if not shift:
+        return allowed_BxL
+    first_real_BxL = attention_BxL.bool() & (attention_BxL.long().cumsum(-1) == 1)
+    return allowed_BxL & ~first_real_BxL
+
+
 def mdm_corrupt(input_ids_BxL: torch.Tensor, response_BxL: torch.Tensor, mask_id: int,
                 eps: float = MASK_EPS, generator: torch.Generator | None = None):
     """Forward process of LLaDA's SFT: t ~ U[0,1], p_mask = (1 - eps) t + eps.

@@ -44,7 +44,7 @@ from largescale_torch.data import build_task
 from largescale_torch.data.registry import canonical_dataset, check_dataset_direction, data_provenance
 from largescale_torch.data.person_description import D2P_COMPLETIONS
 from largescale_torch.evaluation import MATCH_RULE, PREFIX_RULE, EvalConfig, evaluate_directions
-from largescale_torch.losses import align_logits, arm_loss, mdm_corrupt, mdm_loss
+from largescale_torch.losses import align_logits, arm_loss, maskable_positions, mdm_corrupt, mdm_loss
 from largescale_torch.modeling import add_lora, load_base, model_source, pick_dtype, resolve_model
 
 REPORT_TO = ("none", "wandb", "tensorboard")
@@ -422,7 +422,8 @@ def run(cfg: TrainConfig) -> dict:
                     bt = mdm_train_batch(rows, ids.pad, ids.eos, cfg.gen_length, end_id=end_id, pad_to=cfg.mdm_pad_to)
                     bt = {k: v.to(accelerator.device) for k, v in bt.items()}
                     # "pretrain": every real token maskable, prompt included (= losses.mdm_pretrain_loss)
-                    maskable = bt["response_mask"] if cfg.objective == "sft" else bt["attention_mask"].bool()
+                    maskable = maskable_positions(bt["response_mask"] if cfg.objective == "sft" else
+                                                  bt["attention_mask"], bt["attention_mask"], spec.logits_shift)
                     noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], maskable, ids.mask, cfg.mask_eps, gen)
                     logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
                                    position_ids=bt["position_ids"]).logits

@@ -205,6 +205,31 @@ def test_mdm_loss_is_zero_only_with_dreams_shift():
     assert _aligned_loss(wrong_way, x, masked, shift=False) > 10
 
 
+def test_pretrain_objective_never_scores_dreams_first_token():
+    """Under the "pretrain" objective every real token is maskable, but a shifted-logit MDM has no
+    prediction for a row's first real token (it would be read on left padding): a perfect Dream-style
+    predictor must have zero loss on left-padded rows with every scoreable token masked."""
+    from largescale_torch.batching import Encoded, mdm_train_batch
+    from largescale_torch.losses import maskable_positions
+
+    L, R = 9, 3
+    x_row = [f(j) for j in range(1, L + 1)]  # a row whose token at i is f(i + 1)
+    rows = [Encoded(tuple(x_row[: L - R]), tuple(x_row[L - R: L - 1])),  # the longer row, no padding
+            Encoded(tuple(x_row[2: L - R]), tuple(x_row[L - R: L - 1]))]  # left-padded by 2
+    bt = mdm_train_batch(rows, pad_id=0, eos_id=x_row[-1], gen_length=R)
+    x = bt["input_ids"]
+    logits = PositionModel({j: f(j + 2) for j in range(L)})(x).logits  # logits at j predict f(j + 2)
+    assert x[0].tolist() == x_row and x[1, 2:].tolist() == x_row[2:]
+    allowed = maskable_positions(bt["attention_mask"], bt["attention_mask"], shift=True)
+    assert allowed[0].tolist() == [False] + [True] * (L - 1)
+    assert allowed[1].tolist() == [False] * 3 + [True] * (L - 3)
+    assert _aligned_loss(logits, x, allowed, shift=True) < 1e-6
+    assert torch.equal(maskable_positions(bt["attention_mask"], bt["attention_mask"], shift=False),
+                       bt["attention_mask"].bool())
+    assert torch.equal(maskable_positions(bt["response_mask"], bt["attention_mask"], shift=True),
+                       bt["response_mask"])  # SFT: the answer always follows a prompt token
+
+
 def test_first_token_statistic_reads_the_last_prompt_position(loaded):
     from largescale_torch.analysis import first_token_stats
     from largescale_torch.batching import encode
