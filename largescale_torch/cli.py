@@ -45,7 +45,8 @@ def add_data_args(p: argparse.ArgumentParser, inherit: bool = False) -> None:
 def add_eval_args(p: argparse.ArgumentParser, inherit: bool = False) -> None:
     """How many queries are asked, how many at once, in which precision."""
     p.add_argument("--max-eval-examples", type=int, default=None,
-                   help=("" if inherit else "smoke tests: ") + "evaluate the first N per direction")
+                   help="evaluate the first N per direction (default: the --run's, on its dataset; else all)"
+                   if inherit else "smoke tests: evaluate the first N per direction")
     p.add_argument("--eval-batch-size", type=int, default=32, help="queries decoded at once")
     p.add_argument("--dtype", default="auto", help="auto (bf16 where supported) | bf16 | fp32")
 

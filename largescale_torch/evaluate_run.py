@@ -130,8 +130,10 @@ def resolve(cfg: EvalRunConfig) -> ResolvedEval:
         if cfg.model is not None:
             raise ConfigError("--run takes the model from its config.json; drop --model")
         base = {**defaults, **_read_run_config(Path(cfg.run).expanduser())}
-        if cfg.dataset is not None:  # another dataset than the run's: its direction is asked anew
-            base = {**base, "dataset": cfg.dataset, "direction": None}
+        if cfg.dataset is not None and canonical_dataset(cfg.dataset) != base["dataset"]:
+            # another dataset than the run's: its direction is asked anew, and the run's cap on
+            # evaluation queries (which counted the run's dataset) does not apply
+            base = {**base, "dataset": cfg.dataset, "direction": None, "max_eval_examples": None}
     elif cfg.model is None or cfg.dataset is None:
         raise ConfigError("--model and --dataset are needed (or --run DIR to take them from a finetune run)")
     model = cfg.model or base["model"]
@@ -164,7 +166,7 @@ def resolve(cfg: EvalRunConfig) -> ResolvedEval:
         weights="adapter" if adapter else "base", adapter=str(adapter) if adapter else None,
         run=str(Path(cfg.run).expanduser().resolve()) if cfg.run else None, seed=base.get("seed"),
         data_dir=pick("data_dir"), data_seed=pick("data_seed"), d2p_completions=pick("d2p_completions"),
-        max_eval_examples=cfg.max_eval_examples, eval_batch_size=cfg.eval_batch_size,
+        max_eval_examples=pick("max_eval_examples"), eval_batch_size=cfg.eval_batch_size,
         chat_template=pick("chat_template"), dtype=cfg.dtype,
         **{name: pick(name) for name in SAMPLER_FIELDS},
     )

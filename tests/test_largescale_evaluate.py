@@ -231,3 +231,26 @@ def test_bad_lora_target_is_refused_before_the_run_directory(tmp_path):
     assert r.returncode == 2 and last == "error: --lora-targets: the model has no module named nonexistent_proj"
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_run_inherits_its_evaluation_cap_on_its_own_dataset(tmp_path):
+    """--run evaluates what the run evaluated: its --max-eval-examples on its dataset (named or not,
+    and then with its direction), all queries of another dataset unless a flag says otherwise."""
+    from largescale_torch.evaluate_run import EvalRunConfig, resolve
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"model": "tiny-llama", "dataset": "parent_child", "direction": "c2p", "seed": 3,
+              "max_train_examples": 5, "max_eval_examples": 5}
+    (run / "config.json").write_text(json.dumps({"config": config}))
+    (run / "final").mkdir()
+    (run / "final" / "adapter_config.json").write_text("{}")
+    out = str(tmp_path / "ev")
+    own = resolve(EvalRunConfig(out=out, run=str(run)))
+    assert (own.dataset, own.direction, own.max_eval_examples) == ("parent_child", "c2p", 5)
+    named = resolve(EvalRunConfig(out=out, run=str(run), dataset="parent_child"))
+    assert (named.direction, named.max_eval_examples) == ("c2p", 5)
+    assert resolve(EvalRunConfig(out=out, run=str(run), max_eval_examples=2)).max_eval_examples == 2
+    other = resolve(EvalRunConfig(out=out, run=str(run), dataset="trex"))
+    assert (other.dataset, other.direction, other.max_eval_examples) == ("trex", "forward", None)
+    assert list(tmp_path.iterdir()) == [run]
