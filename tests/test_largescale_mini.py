@@ -43,6 +43,7 @@ def test_tiny_miniature_end_to_end(tmp_path, data_dir):  # noqa: F811
         assert set(reads) == ({"trained", "pretrained", "random_init"} | ({"causal_mask"} if r["is_mdm"] else set()))
         rr = reads["trained"]["reverse_rank"]
         assert rr["n_candidates"] == 3 and rr["chance_rank"] == 2.0 and 1 <= rr["mean_rank"] <= 3
+        assert len(rr["ranks"]) == len(rr["shares_word"]) == 3 and rr["overlap"]["n"] + rr["no_overlap"]["n"] == 3
         assert reads["trained"]["positive_control"]["n_queries"] == 3
         assert ("attention" in reads["trained"]) == r["is_mdm"]
         run_cfg = json.loads((tmp_path / "runs" / r["family"] / "seed1" / "parent_child" / "config.json").read_text())
@@ -51,6 +52,15 @@ def test_tiny_miniature_end_to_end(tmp_path, data_dir):  # noqa: F811
     assert again["records"] == res["records"]
     md = render_markdown({**res, "command": "python scripts/mini_table1.py"})
     assert "paper LLaDA 8B" in md and "76.7/48.3" in md and "chance" in md and "random initialisation" in md
+    assert "shares a word" in md and "finetuned, causal mask" in md
+    # Records written before the split (no per-query ranks, no overlap keys) still render, as n/a.
+    old = json.loads(json.dumps(res))
+    for r in old["records"]:
+        for d in r["datasets"].values():
+            for reads in d["readings"].values():
+                for k in ("ranks", "shares_word", "shortcut_ranks", "all", "overlap", "no_overlap", "n_answers"):
+                    reads["reverse_rank"].pop(k)
+    assert "| n/a (n/a) | n/a (n/a) |" in render_markdown(old)
     plot(res, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 5_000
     with pytest.raises(ConfigError, match="another configuration"):

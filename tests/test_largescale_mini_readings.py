@@ -120,3 +120,108 @@ def test_length_matched_rank_ignores_a_preference_for_short_answers():
     out = R.rank_summary(score, slots, lengths)
     assert out["mean_rank"] == (1.5 + 1.5 + 3.5 + 3.5) / 4 and out["chance_rank"] == 2.5
     assert out["length_matched_rank"] == out["length_matched_chance"] == 1.5
+
+
+def test_rank_reading_stores_per_query_ranks_in_query_order():
+    tok, ids, reverse = _setup()
+    knows = R.rank_reading(KnowsReverse(tok, True), tok, ids, reverse, is_mdm=True)
+    blind = R.rank_reading(KnowsReverse(tok, False), tok, ids, reverse, is_mdm=True)
+    assert knows["ranks"] == [1.0] * 5 and blind["ranks"] == [3.0] * 5
+    assert knows["n_answers"] == knows["n_candidates"] == 5
+
+
+class MaskLoving(torch.nn.Module):
+    """A constructed MDM whose every position puts logit 50 on the mask token and 0 elsewhere."""
+
+    def __init__(self, tok):
+        super().__init__()
+        self.V, self.mask = len(tok), tok.mask_token_id
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
+        logits = torch.zeros(*input_ids.shape, self.V)
+        logits[..., self.mask] = 50.0
+        return SimpleNamespace(logits=logits)
+
+
+def test_mdm_scores_leave_the_mask_token_out_of_the_softmax():
+    """Uniform over the V - 1 other tokens: each slot token scores -log(V - 1), however much mass [M] had."""
+    tok, ids, reverse = _setup()
+    slots = R.query_slots(tok, ids, reverse, NAMES, is_mdm=True)
+    cands = [tok(" " + n, add_special_tokens=False).input_ids for n in NAMES]
+    slot, after = R.score_slots(MaskLoving(tok), True, slots, cands, ids.mask, ids.pad)
+    assert np.allclose(slot, -2 * np.log(len(tok) - 1)) and not after.any()
+
+
+CHILDREN = ["Hailee Steinfeld", "Bo Kim", "Cy Fox", "Di Ray"]
+PARENTS = ["Cheri Steinfeld", "Al Kim", "Ed Sun", "Jo Lee"]
+
+
+class CopiesPrompt(torch.nn.Module):
+    """A constructed MDM that knows no fact: every masked position favours the tokens of the prompt."""
+
+    def __init__(self, tok):
+        super().__init__()
+        self.V, self.mask, self.special = len(tok), tok.mask_token_id, set(tok.all_special_ids)
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
+        logits = torch.zeros(*input_ids.shape, self.V)
+        for b, row in enumerate(input_ids.tolist()):
+            seen = [t for t in row if t not in self.special]
+            for i, t in enumerate(row):
+                if t == self.mask:
+                    logits[b, i, seen] = 5.0
+        return SimpleNamespace(logits=logits)
+
+
+def test_overlap_split_and_the_surname_copy_baseline():
+    texts = [t for p, c in zip(PARENTS, CHILDREN) for t in (f"{p}'s child is {c}", f"{c}'s parent is {p}")]
+    tok = word_tokenizer(texts)
+    ids = SimpleNamespace(mask=tok.mask_token_id, pad=tok.pad_token_id, eos=tok.eos_token_id, bos=tok.bos_token_id)
+    reverse = [Example(f"{c}'s parent is", p, (p,), entity=c) for p, c in zip(PARENTS, CHILDREN)]
+    names = PARENTS + CHILDREN
+    assert R.prompt_entity("Hailee Steinfeld's parent is", names) == "Hailee Steinfeld"
+    assert R.name_words("State of Fuko") == {"State", "Fuko"}
+    blind = R.rank_reading(KnowsReverse(tok, False), tok, ids, reverse, is_mdm=True, names=names)
+    assert blind["shares_word"] == [True, True, False, False]
+    assert blind["overlap"] == {"n": 2, "mean_rank": 2.5, "chance": 2.5, "shortcut_rank": 1.0}
+    assert blind["no_overlap"] == {"n": 2, "mean_rank": 2.5, "chance": 2.5, "shortcut_rank": 2.5}
+    assert blind["shortcut_ranks"] == [1.0, 1.0, 2.5, 2.5] and blind["all"]["shortcut_rank"] == 1.75
+    # Copying the prompt's surname, with no knowledge of any parent, ranks exactly where the shortcut does.
+    copier = R.rank_reading(CopiesPrompt(tok), tok, ids, reverse, is_mdm=True, names=names)
+    assert copier["ranks"] == copier["shortcut_ranks"] and copier["mean_rank"] == 1.75 < copier["chance_rank"]
+    assert copier["overlap"]["mean_rank"] == 1.0 and copier["no_overlap"]["mean_rank"] == 2.5
+
+
+def test_entity_aware_rank_counts_paraphrases_of_the_right_answer_as_right():
+    """Two people with two descriptions each: N = 2 entities, an entity scoring the best of its answers."""
+    slots = [R.Slot((), {}, 0), R.Slot((), {}, 2)]
+    groups, right = [[0, 1], [2, 3]], [0, 1]
+    score = np.array([[-5.0, -1.0, -2.0, -3.0],   # person 0: its 2nd paraphrase beats all of person 1's
+                      [-1.0, -4.0, -3.0, -2.0]])  # person 1: person 0's best beats both of person 1's
+    out = R.rank_summary(score, slots, [1, 1, 1, 1], groups, right)
+    assert out["ranks"] == [1.0, 2.0] and out["n_candidates"] == 2 and out["n_answers"] == 4
+    assert out["chance_rank"] == 1.5 and R.rank_summary(score, slots, [1, 1, 1, 1])["ranks"] == [4.0, 3.0]
+    # Through rank_reading: paraphrased targets of one entity form one candidate; a blind model is at chance.
+    tok, ids, _ = _setup()
+    forward = [Example(f"{o}'s parent is", n, (n,), entity=e) for (n, o), e in zip(zip(NAMES, OBJECTS), "AABBB")]
+    blind = R.rank_reading(KnowsReverse(tok, False), tok, ids, forward, is_mdm=True)
+    assert blind["n_candidates"] == 2 and blind["n_answers"] == 5 and blind["mean_rank"] == blind["chance_rank"] == 1.5
+
+
+def test_entity_aware_rank_is_the_plain_rank_when_each_entity_has_one_answer():
+    rng = np.random.default_rng(0)
+    score = rng.integers(0, 3, (6, 6)).astype(float)  # ties on purpose
+    slots = [R.Slot((), {}, t) for t in (0, 1, 2, 3, 4, 5)]
+    lengths = [1, 2, 1, 2, 1, 3]
+    plain = R.rank_summary(score, slots, lengths)
+    ranks = [R.rank_of(score[q], q) for q in range(6)]
+    assert plain["ranks"] == ranks
+    perm = [3, 0, 5, 1, 4, 2]  # entities listed in another order than the candidates
+    grouped = R.rank_summary(score, slots, lengths, [[n] for n in perm], [perm.index(q) for q in range(6)])
+    assert grouped == plain
+    tok, ids, reverse = _setup()
+    with_entity = [Example(e.prompt, e.target, e.accepted, entity=o) for e, o in zip(reverse, OBJECTS)]
+    for model in (KnowsReverse(tok, True), KnowsReverse(tok, False)):
+        a = R.rank_reading(model, tok, ids, reverse, is_mdm=True)
+        b = R.rank_reading(model, tok, ids, with_entity, is_mdm=True)
+        assert {k: v for k, v in a.items() if k != "shares_word"} == {k: v for k, v in b.items() if k != "shares_word"}

@@ -10,6 +10,18 @@ Candidates of different token lengths are compared by total log-probability. The
 right answer is 1 + #{c: s(c) > s(right)} + #{c != right: s(c) = s(right)} / 2, so a model that
 scores every candidate alike ranks at chance, (N + 1) / 2 for N candidates.
 
+Entity-aware rule (`rank_summary` with `groups`): the candidates are grouped by the entity (the
+fact, `Example.entity`) whose answers they are, an entity scores the best of its answers, and the
+right entity is ranked among the N distinct entities by the formula above (chance (N + 1) / 2).
+So Person-Description's paraphrased descriptions of the right person (45 strings, 10 people) are
+never counted as wrong answers; where every entity has one answer (Parent-Child, T-REx-style) the
+rule is the plain candidate rank.
+
+Surname-copy split (`rank_reading` with `names`): queries whose right answer shares a name word
+with the entity named in the prompt ("Hailee Steinfeld's parent is" -> "Cheri Steinfeld") versus
+those that share none, each with the rank a model-free shortcut would get (candidates scored 1
+if they share a word with the prompt's entity, else 0; ties at half).
+
 Positive control: the forward training statement itself with its reverse-answer entity (the
 subject, e.g. the parent of "P's child is C") replaced by the candidates, scored the same way:
 the MDM infills the masked slot from the right context it was trained on (the real-text
@@ -20,6 +32,7 @@ score log p(c | left) alone is what left-to-right generation can use.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,14 +60,17 @@ def rank_of(scores_N: np.ndarray, target: int) -> float:
 
 @torch.no_grad()
 def _logprobs(model, seqs: list[list[int]], windows: list[tuple[int, int]], pad_id: int, batch_size: int,
-              next_token: bool) -> list[torch.Tensor]:
+              next_token: bool, exclude: int | None = None) -> list[torch.Tensor]:
     """Per sequence, positions [a, b) of it: the log-softmax rows (b-a) x V, or with `next_token` the
-    log-probability of each next token (position i predicts token i + 1)."""
+    log-probability of each next token (position i predicts token i + 1). `exclude`: a token id left
+    out of the softmax (logit -inf), the MDM's mask token, which the sampler never predicts either."""
     out = []
     for s in range(0, len(seqs), batch_size):
         chunk, wins = seqs[s: s + batch_size], windows[s: s + batch_size]
         x, attn = left_pad(chunk, pad_id)
         lp = model(input_ids=x, attention_mask=attn, position_ids=positions_from_mask(attn)).logits.float()
+        if exclude is not None:
+            lp[..., exclude] = -torch.inf
         lp = lp.log_softmax(-1)
         L = x.shape[1]
         for i, (c, (a, b)) in enumerate(zip(chunk, wins)):
@@ -69,7 +85,8 @@ def score_slots(model, is_mdm: bool, slots: list[Slot], cands: list[list[int]], 
     """(slot_QxN, after_QxN): log p of each candidate's tokens in the slot, and (ARM) of the right part after it.
 
     MDM: one forward pass per query and candidate length, every candidate of that length read
-    from the same masked positions; `after` is 0 (the right part is given, not predicted).
+    from the same masked positions, the mask token excluded from the softmax; `after` is 0 (the
+    right part is given, not predicted).
     """
     Q, N = len(slots), len(cands)
     slot, after = np.zeros((Q, N)), np.zeros((Q, N))
@@ -78,7 +95,8 @@ def score_slots(model, is_mdm: bool, slots: list[Slot], cands: list[list[int]], 
         jobs = [(q, k) for q in range(Q) for k in lengths]
         seqs = [list(slots[q].left) + [mask_id] * k + list(slots[q].right_by_len[k]) for q, k in jobs]
         wins = [(len(slots[q].left), len(slots[q].left) + k) for q, k in jobs]
-        for (q, k), lp in zip(jobs, _logprobs(model, seqs, wins, pad_id, batch_size, next_token=False)):
+        for (q, k), lp in zip(jobs, _logprobs(model, seqs, wins, pad_id, batch_size, next_token=False,
+                                                 exclude=mask_id)):
             for n, c in enumerate(cands):
                 if len(c) == k:
                     slot[q, n] = float(lp[torch.arange(k), torch.tensor(c)].sum())
@@ -137,32 +155,96 @@ def statement_slots(tokenizer, ids, train, candidates: list[str], is_mdm: bool,
     return out
 
 
-def rank_summary(score_QxN: np.ndarray, slots: list[Slot], lengths_N: list[int]) -> dict:
-    """Mean rank over queries, its chance level, and the length-matched rank.
+def _entity_rank(score_N: np.ndarray, groups: list[list[int]], right: int, keep=None) -> tuple[float, int]:
+    """(rank, number of ranked entities): an entity scores the best of its candidates (only those in
+    `keep`, a boolean mask, if given; entities left without one drop out); the right entity ranked by `rank_of`."""
+    members = [[n for n in g if keep is None or keep[n]] for g in groups]
+    live = [i for i, g in enumerate(members) if g]
+    best = np.array([score_N[members[i]].max() for i in live])
+    return rank_of(best, live.index(right)), len(live)
 
-    The length-matched rank counts only candidates with as many tokens as the right answer
-    (chance: the mean of (N_k + 1) / 2): a score that merely prefers short names, as a sum of
+
+def rank_summary(score_QxN: np.ndarray, slots: list[Slot], lengths_N: list[int],
+                 groups: list[list[int]] | None = None, right_Q: list[int] | None = None) -> dict:
+    """Mean rank over queries, its chance level, the length-matched rank, and the per-query ranks.
+
+    `groups[g]` lists the candidates that answer entity g and `right_Q[q]` is query q's entity
+    (entity-aware rule, module doc); by default every candidate is its own entity and the right
+    one is `Slot.target`. The length-matched rank counts only candidates with as many tokens as
+    the right entity's best-scoring answer (chance: the mean of (N_k + 1) / 2 over queries, N_k
+    entities with such a candidate): a score that merely prefers short names, as a sum of
     log-probabilities does, moves the plain rank but not this one.
     """
     lengths = np.asarray(lengths_N)
-    ranks = [rank_of(score_QxN[q], s.target) for q, s in enumerate(slots)]
-    same = [lengths == lengths[s.target] for s in slots]
-    matched = [rank_of(score_QxN[q][m], int(m[: s.target].sum())) for q, (s, m) in enumerate(zip(slots, same))]
-    r, N = np.asarray(ranks, dtype=float), len(lengths)
+    if groups is None:
+        groups, right_Q = [[n] for n in range(len(lengths))], [s.target for s in slots]
+    ranks, matched, matched_n = [], [], []
+    for q, g in enumerate(right_Q):
+        ranks.append(_entity_rank(score_QxN[q], groups, g)[0])
+        best = max(groups[g], key=lambda n: score_QxN[q, n])
+        r, n = _entity_rank(score_QxN[q], groups, g, keep=lengths == lengths[best])
+        matched.append(r)
+        matched_n.append(n)
+    r, N = np.asarray(ranks, dtype=float), len(groups)
     nan = float("nan")
     return {"mean_rank": float(r.mean()) if len(r) else nan, "top1": float((r == 1).mean()) if len(r) else nan,
-            "chance_rank": (N + 1) / 2, "n_candidates": N, "n_queries": len(r),
+            "chance_rank": (N + 1) / 2, "n_candidates": N, "n_answers": len(lengths), "n_queries": len(r),
             "length_matched_rank": float(np.mean(matched)) if matched else nan,
-            "length_matched_chance": float(np.mean([(m.sum() + 1) / 2 for m in same])) if same else nan}
+            "length_matched_chance": float(np.mean([(n + 1) / 2 for n in matched_n])) if matched_n else nan,
+            "ranks": [float(x) for x in r]}
 
 
-def rank_reading(model, tokenizer, ids, examples, is_mdm: bool) -> dict:
-    """Mean rank of the right answer among all distinct answers of the set, with chance level."""
+def name_words(text: str) -> set[str]:
+    """The words of a name that can be copied: lowercase particles ("of", "de") are left out."""
+    return {w for w in re.findall(r"\w+", text) if not w.islower()}
+
+
+def prompt_entity(prompt: str, names) -> str:
+    """The longest of `names` that occurs in the prompt as whole words ("" if none does)."""
+    found = [n for n in names if n and re.search(rf"(?<!\w){re.escape(n)}(?!\w)", prompt)]
+    return max(found, key=len, default="")
+
+
+def overlap_split(ranks_Q: list[float], shortcut_Q: list[float], shares_Q: list[bool], chance: float) -> dict:
+    """Mean rank, chance and the shortcut's mean rank over all queries and the two subsets of `shares_Q`
+    (means of an empty subset: None, null in the JSON)."""
+    def part(keep):
+        idx = [q for q, k in enumerate(keep) if k]
+        mean = lambda xs: float(np.mean([xs[q] for q in idx])) if idx else None  # noqa: E731
+        return {"n": len(idx), "mean_rank": mean(ranks_Q), "chance": chance, "shortcut_rank": mean(shortcut_Q)}
+
+    return {"all": part([True] * len(shares_Q)), "overlap": part(shares_Q),
+            "no_overlap": part([not s for s in shares_Q])}
+
+
+def rank_reading(model, tokenizer, ids, examples, is_mdm: bool, names=None) -> dict:
+    """Mean rank of the right entity among all entities of the set (entity-aware rule), with chance
+    level, per-query ranks and the surname-copy split (module doc).
+
+    `names`: the entity names that prompts may contain (the task's names); the prompt's entity is
+    the longest of them found in the prompt. Default: the candidates and the examples' entities.
+    """
     cands = list(dict.fromkeys(e.target for e in examples))
+    keys = list(dict.fromkeys(e.entity or e.target for e in examples))
+    groups = [list(dict.fromkeys(cands.index(e.target) for e in examples if (e.entity or e.target) == k))
+              for k in keys]
+    right = [keys.index(e.entity or e.target) for e in examples]
     tokens = [_answer_ids(tokenizer, c) for c in cands]
     slots = query_slots(tokenizer, ids, examples, cands, is_mdm)
     slot, after = score_slots(model, is_mdm, slots, tokens, ids.mask, ids.pad)
-    return rank_summary(slot + after, slots, [len(t) for t in tokens])
+    out = rank_summary(slot + after, slots, [len(t) for t in tokens], groups, right)
+    names = list(dict.fromkeys(cands + [e.entity for e in examples])) if names is None else list(names)
+    cand_words = [name_words(c) for c in cands]
+    shortcut = np.zeros((len(examples), len(cands)))
+    for q, e in enumerate(examples):
+        words = name_words(prompt_entity(e.prompt, names))
+        shortcut[q] = [float(bool(w & words)) for w in cand_words]
+    shares = [bool(cand_words[cands.index(e.target)] & name_words(prompt_entity(e.prompt, names)))
+              for e in examples]
+    shortcut_ranks = rank_summary(shortcut, slots, [1] * len(cands), groups, right)["ranks"]
+    out.update(shares_word=shares, shortcut_ranks=shortcut_ranks,
+               **overlap_split(out["ranks"], shortcut_ranks, shares, out["chance_rank"]))
+    return out
 
 
 def positive_control(model, tokenizer, ids, train, reverse, is_mdm: bool) -> dict:

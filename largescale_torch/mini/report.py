@@ -31,6 +31,16 @@ def per_seed(values: list[float], fmt: str = ".1f") -> str:
     return ", ".join("n/a" if isinstance(v, float) and math.isnan(v) else f"{v:{fmt}}" for v in values)
 
 
+def count(values: list[float]) -> str:
+    """A count that is the same for every seed (the first seed's), or "n/a" where the records lack it."""
+    v = next((x for x in values if not math.isnan(x)), float("nan"))
+    return "n/a" if math.isnan(v) else f"{v:.0f}"
+
+
+def chance(n_candidates: float) -> str:
+    return "n/a" if math.isnan(n_candidates) else f"{(n_candidates + 1) / 2:.1f}"
+
+
 def _rows(result: dict, family: str) -> list[dict]:
     return [r for r in result["records"] if r["family"] == family]
 
@@ -41,7 +51,7 @@ def _get(record: dict, dataset: str, path: tuple) -> float:
         if not isinstance(x, dict) or k not in x:
             return float("nan")
         x = x[k]
-    return float(x)
+    return float("nan") if x is None else float(x)
 
 
 def render_markdown(result: dict) -> str:
@@ -76,8 +86,11 @@ def render_markdown(result: dict) -> str:
           "(ARM: log p(answer, EOS | prompt); MDM: one-shot masked pseudo-likelihood). Positive control: "
           "the training statement with its reverse-answer entity masked (MDM) / substituted (ARM: whole-"
           "statement likelihood; in brackets its prefix-only score, all left-to-right generation can use). "
-          "Chance = (N + 1) / 2 for N candidates. Length-matched: rank among the candidates with as many tokens "
-          "as the right answer (a sum of log-probabilities favours short names). Finetuned weights.", "",
+          "Chance = (N + 1) / 2 for N candidates. Candidates are entities: an entity scores the best of its "
+          "answers, so Person-Description's paraphrases of the right description are not wrong answers (records "
+          "written before this rule rank its 45 forward strings, N = 45). Length-matched: rank among the "
+          "candidates with as many tokens as the right answer (a sum of log-probabilities favours short names). "
+          "Finetuned weights.", "",
           "| Dataset | Model | forward rank | reverse rank | positive control | N fwd / N rev | chance fwd / rev | "
           "reverse rank, length-matched (chance) |",
           "|---|---|---|---|---|---|---|---|"]
@@ -88,10 +101,10 @@ def render_markdown(result: dict) -> str:
             pc = cell(g(("positive_control", "mean_rank")))
             if f != "llada":
                 pc += f" ({cell(g(('positive_control', 'prefix', 'mean_rank')))})"
-            nf, nr = g(("forward_rank", "n_candidates"))[0], g(("reverse_rank", "n_candidates"))[0]
+            nf, nr = g(("forward_rank", "n_candidates")), g(("reverse_rank", "n_candidates"))
             L.append(f"| {d} | {LABELS[f]} | {cell(g(('forward_rank', 'mean_rank')))} | "
-                     f"{cell(g(('reverse_rank', 'mean_rank')))} | {pc} | {nf:.0f} / {nr:.0f} | "
-                     f"{(nf + 1) / 2:.1f} / {(nr + 1) / 2:.1f} | {cell(g(('reverse_rank', 'length_matched_rank')))} "
+                     f"{cell(g(('reverse_rank', 'mean_rank')))} | {pc} | {count(nf)} / {count(nr)} | "
+                     f"{chance(nf[0])} / {chance(nr[0])} | {cell(g(('reverse_rank', 'length_matched_rank')))} "
                      f"({cell(g(('reverse_rank', 'length_matched_chance')))}) |")
     L += ["", "Per seed (forward rank; reverse rank; positive control):", ""]
     for d in tasks:
@@ -100,6 +113,26 @@ def render_markdown(result: dict) -> str:
             g = lambda key: per_seed([_get(r, d, ("readings", "trained", key, "mean_rank")) for r in rs])  # noqa: E731
             L.append(f"- {d}, {LABELS[f]}: forward {g('forward_rank')}; reverse {g('reverse_rank')}; "
                      f"positive control {g('positive_control')}")
+    L += ["", "## Reverse rank split by a shared name word (surname-copy check)", "",
+          "Reverse queries whose right answer shares a name word with the entity in the prompt (e.g. "
+          "\"Hailee Steinfeld's parent is\" -> \"Cheri Steinfeld\") and those that share none; n queries per "
+          "subset. Chance (N + 1) / 2 is the same for every subset. Shortcut: the rank the right answer gets, "
+          "without any model, when candidates are scored only by sharing a word with the prompt's entity "
+          "(ties at half), on the shared-word subset / on all queries; a model that only copies the surname "
+          "and is at chance otherwise ranks there.", "",
+          "| Dataset | Model | weights | all (n) | shares a word (n) | shares none (n) | chance | "
+          "shortcut: shares a word / all |", "|---|---|---|---|---|---|---|---|"]
+    for d in tasks:
+        for f in fams:
+            rs = _rows(result, f)
+            for v in ("trained", "causal_mask"):
+                g = lambda *path: [_get(r, d, ("readings", v, "reverse_rank", *path)) for r in rs]  # noqa: E731
+                if all(math.isnan(x) for x in g("mean_rank")):
+                    continue
+                part = lambda k: f"{cell(g(k, 'mean_rank'))} ({count(g(k, 'n'))})"  # noqa: E731
+                L.append(f"| {d} | {LABELS[f]} | {VARIANTS[v]} | {cell(g('mean_rank'))} ({count(g('n_queries'))}) | "
+                         f"{part('overlap')} | {part('no_overlap')} | {chance(g('n_candidates')[0])} | "
+                         f"{cell(g('overlap', 'shortcut_rank'))} / {cell(g('all', 'shortcut_rank'))} |")
     L += ["", "## Figure 7 readings beside their controls", "",
           "(a) mean probability and (b) median vocabulary rank of the right first answer token on reverse "
           "queries; (c) Pearson correlation across facts of the forward and reverse attention scores "
@@ -182,7 +215,7 @@ def plot(result: dict, out: str | Path) -> None:
             ax.scatter([i + 0.12 * (j - len(variants) / 2)] * len(ys), ys, s=12, color=f"C{j}",
                        label=VARIANTS[v] if i == 0 else None)
     ax.set_xticks(range(len(tasks)), tasks, fontsize=8)
-    ax.set_title("Figure 7 (c): forward/reverse attention-score correlation (MDM)", fontsize=9)
+    ax.set_title("Fig. 7 (c): fwd/rev attention corr. (MDM)", fontsize=9)
     ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out, dpi=110)

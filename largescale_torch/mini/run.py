@@ -134,11 +134,11 @@ def readings(model, tokenizer, ids, task, is_mdm: bool, forward: bool = True) ->
     from largescale_torch.mini import readings as R
 
     statements = task.train[:: max(1, math.ceil(len(task.train) / MAX_STATEMENTS))]
-    out = {"reverse_rank": R.rank_reading(model, tokenizer, ids, task.reverse, is_mdm),
+    out = {"reverse_rank": R.rank_reading(model, tokenizer, ids, task.reverse, is_mdm, task.names),
            "positive_control": R.positive_control(model, tokenizer, ids, statements, task.reverse, is_mdm),
            "first_token": R.first_token_reading(model, tokenizer, ids, task.reverse, is_mdm)}
     if forward:
-        out["forward_rank"] = R.rank_reading(model, tokenizer, ids, task.forward, is_mdm)
+        out["forward_rank"] = R.rank_reading(model, tokenizer, ids, task.forward, is_mdm, task.names)
     if is_mdm and task.dataset != "person_description":
         out["attention"] = R.attention_reading(model, tokenizer, ids, task.train, task.reverse)
     return out
