@@ -519,6 +519,10 @@ def build_tables(results: Path) -> dict[str, str]:
         from diagnose_collapse import render_diagnostics
         for p in diags:
             out[p.stem] = render_diagnostics(_load(p))
+    for name in ("mini_pretrained", "mini_pretrained_ptft"):  # scripts/mini_table1.py (largescale miniature)
+        if (results / f"{name}.json").is_file():
+            from largescale_torch.mini.summary import tables as mini_tables
+            out.update(mini_tables(_load(results / f"{name}.json"), name))
     if (results / "table2_quick_v2.json").is_file():  # RADD init (the default at its commit)
         out["quick_table2_letter"] = quick_table2_letter(_load(results / "table2_quick_v2.json"))
     if (results / "table2_quick_v3.json").is_file():  # GPT-2 init, the later default
