@@ -32,7 +32,7 @@ def verdict_table(result: dict) -> str:
                      f"{cell(t('reverse_rank', 'mean_rank'))} | {cell(t('reverse_rank', 'no_overlap', 'mean_rank'))} "
                      f"({count(t('reverse_rank', 'no_overlap', 'n'))}) | {pc} | "
                      f"{chance(t('forward_rank', 'n_candidates')[0])} / {chance(t('reverse_rank', 'n_candidates')[0])} |")
-    return "\n".join(L)
+    return "\n".join(L) + "\n"
 
 
 def seeds_table(result: dict) -> str:
@@ -47,7 +47,7 @@ def seeds_table(result: dict) -> str:
             rev = [_get(r, d, ("readings", "trained", "reverse_rank", "mean_rank")) for r in rs]
             n = _get(rs[0], d, ("readings", "trained", "reverse_rank", "n_candidates"))
             L.append(f"| {d} | {LABELS[f]} | {per_seed(fwd, '.0f')} | {per_seed(rev)} | {chance(n)} |")
-    return "\n".join(L)
+    return "\n".join(L) + "\n"
 
 
 def controls_table(result: dict) -> str:
@@ -62,7 +62,7 @@ def controls_table(result: dict) -> str:
                 continue  # no (c) for this dataset (its reverse prompt does not repeat B)
             L.append(f"| {d} | {label} | {cell(corr, '.3f')} | {cell(g('reverse_rank', 'mean_rank'))} | "
                      f"{cell(g('positive_control', 'mean_rank'))} |")
-    return "\n".join(L)
+    return "\n".join(L) + "\n"
 
 
 def tables(result: dict, name: str) -> dict[str, str]:
