@@ -1,6 +1,6 @@
 """Time LLaDA's sampler: exact vs confidence-threshold decoding (and prefix cache), batched vs one at a time.
 
-    python scripts/bench_sampler.py [--run DIR] [--taus 0.9 0.7 0.5] [--out results/bench_decoding] [--threads 1]
+    python scripts/bench_sampler.py [--run DIR] [--taus 0.9 0.7 0.5] [--out results/bench_decoding_trex] [--threads 1]
     python scripts/bench_sampler.py --loop [--queries 64] [--batch-size 64]
 
 Default: the decoding table (wall time, forward passes per query, agreement with the exact
