@@ -36,17 +36,18 @@ def verdict_table(result: dict) -> str:
 
 
 def seeds_table(result: dict) -> str:
-    """Per seed: forward exact match and the reverse entity rank (finetuned weights)."""
+    """Per seed: exact match and entity rank, forward and reverse (finetuned weights)."""
     seeds = sorted({r["seed"] for r in result["records"]})
-    L = [f"| Dataset | Model | fwd exact %, seeds {', '.join(map(str, seeds))} | rev rank, same seeds | chance rev |",
-         "|---|---|---|---|---|"]
+    L = [f"| Dataset | Model | fwd exact %, seeds {', '.join(map(str, seeds))} | rev exact % | fwd rank | rev rank "
+         "| chance fwd / rev |", "|---|---|---|---|---|---|---|"]
     for d in result["tasks"]:
         for f in _families(result):
             rs = sorted(_rows(result, f), key=lambda r: r["seed"])
-            fwd = [100 * _get(r, d, ("forward", "best")) for r in rs]
-            rev = [_get(r, d, ("readings", "trained", "reverse_rank", "mean_rank")) for r in rs]
-            n = _get(rs[0], d, ("readings", "trained", "reverse_rank", "n_candidates"))
-            L.append(f"| {d} | {LABELS[f]} | {per_seed(fwd, '.0f')} | {per_seed(rev)} | {chance(n)} |")
+            exact = lambda k: per_seed([100 * _get(r, d, (k, "best")) for r in rs], ".0f")  # noqa: E731
+            rank = lambda k: per_seed([_get(r, d, ("readings", "trained", k, "mean_rank")) for r in rs])  # noqa: E731
+            n = lambda k: _get(rs[0], d, ("readings", "trained", k, "n_candidates"))  # noqa: E731
+            L.append(f"| {d} | {LABELS[f]} | {exact('forward')} | {exact('reverse')} | {rank('forward_rank')} | "
+                     f"{rank('reverse_rank')} | {chance(n('forward_rank'))} / {chance(n('reverse_rank'))} |")
     return "\n".join(L) + "\n"
 
 
