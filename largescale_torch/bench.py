@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -143,21 +142,16 @@ def provenance() -> dict:
     """Commit, library versions, CPU and threads of this measurement."""
     from importlib.metadata import version
 
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
+    from largescale_torch.training import _git_commit
+
+    git = _git_commit()
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                    if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"git_commit": commit, "git_dirty": dirty, "torch": torch.__version__,
+    return {"git_commit": git["commit"], "git_dirty": git["dirty"], "torch": torch.__version__,
             "transformers": version("transformers"),
             "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "load_average_1min": round(os.getloadavg()[0], 2), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",

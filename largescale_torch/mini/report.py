@@ -45,6 +45,11 @@ def _rows(result: dict, family: str) -> list[dict]:
     return [r for r in result["records"] if r["family"] == family]
 
 
+def families(result: dict) -> list[str]:
+    """The configured families that have records, in config order."""
+    return [f for f in result["config"]["families"] if _rows(result, f)]
+
+
 def _get(record: dict, dataset: str, path: tuple) -> float:
     x = record["datasets"].get(dataset, {})
     for k in path:
@@ -56,10 +61,10 @@ def _get(record: dict, dataset: str, path: tuple) -> float:
 
 def render_markdown(result: dict) -> str:
     """Exact match beside Table 1, entity ranks with chance, the positive control and Figure 7 controls."""
-    cfg, tasks = result["config"], result["tasks"]
-    fams = [f for f in cfg["families"] if _rows(result, f)]
+    tasks = result["tasks"]
+    fams = families(result)
     seeds = sorted({r["seed"] for r in result["records"]})
-    L = [f"# Miniature Table 1 on a CPU: pretrain, finetune on forward facts, ask in reverse", "",
+    L = ["# Miniature Table 1 on a CPU: pretrain, finetune on forward facts, ask in reverse", "",
          f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); mean ± s.e.m. over seeds, per-seed values "
          "in the order of the seeds. Every number below was produced by the command at the end.", "",
          "## Exact match (%), best over evaluations, beside the paper's Table 1", "",

@@ -218,9 +218,7 @@ def _claim_runs_dir(cfg: MiniConfig, out: Path) -> None:
 def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, workers: int = 1,
              progress: bool = False, threads: int = 1) -> dict:
     """All jobs (seed x family), `workers` processes of `threads` torch threads; returns records and provenance."""
-    import torch
     from tqdm.auto import tqdm
-
 
     cfg.validate()
     if workers < 1 or threads < 1:

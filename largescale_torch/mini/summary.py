@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import math
 
-from largescale_torch.mini.report import LABELS, VARIANTS, _get, _rows, cell, chance, count, per_seed
-
-
-def _families(result: dict) -> list[str]:
-    return [f for f in result["config"]["families"] if _rows(result, f)]
+from largescale_torch.mini.report import LABELS, VARIANTS, _get, _rows, cell, chance, count, families, per_seed
 
 
 def verdict_table(result: dict) -> str:
@@ -20,7 +16,7 @@ def verdict_table(result: dict) -> str:
     L = ["| Dataset | Model | fwd exact % | rev exact % | fwd rank | rev rank | rev rank, no shared name word (n) "
          "| positive control | chance fwd / rev |", "|---|---|---|---|---|---|---|---|---|"]
     for d in result["tasks"]:
-        for f in _families(result):
+        for f in families(result):
             rs = _rows(result, f)
             g = lambda *path: [_get(r, d, path) for r in rs]  # noqa: E731
             t = lambda *path: g("readings", "trained", *path)  # noqa: E731
@@ -41,7 +37,7 @@ def seeds_table(result: dict) -> str:
     L = [f"| Dataset | Model | fwd exact %, seeds {', '.join(map(str, seeds))} | rev exact % | fwd rank | rev rank "
          "| chance fwd / rev |", "|---|---|---|---|---|---|---|"]
     for d in result["tasks"]:
-        for f in _families(result):
+        for f in families(result):
             rs = sorted(_rows(result, f), key=lambda r: r["seed"])
             exact = lambda k: per_seed([100 * _get(r, d, (k, "best")) for r in rs], ".0f")  # noqa: E731
             rank = lambda k: per_seed([_get(r, d, ("readings", "trained", k, "mean_rank")) for r in rs])  # noqa: E731
