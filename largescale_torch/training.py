@@ -314,39 +314,91 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
 
 
-def run(cfg: TrainConfig) -> dict:
-    """Finetune, evaluate and write the run directory; returns the results dict."""
-    from accelerate import Accelerator
+@dataclass
+class _Session:
+    """Where this run happens: its (checked) config, the Accelerator and the run directory."""
+    cfg: TrainConfig
+    accelerator: object
+    out: Path
 
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def rank(self) -> int:
+        return self.accelerator.process_index
+
+    def log(self, row: dict) -> None:
+        """One line of metrics.jsonl (main process), and the numbers to the tracker, if any."""
+        if self.main:
+            with open(self.out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+        if self.cfg.report_to != "none":
+            self.accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["epoch"])
+
+
+@dataclass
+class _Loaded:
+    """The model, its tokenizer and the examples of a run, as `_load_model_and_data` built them."""
+    task: object  # the full task (dataset.json)
+    spec: object  # modeling.ModelSpec
+    lr: float
+    resolved: dict  # config.json's "resolved"
+    model: object  # the LoRA-wrapped (or, full_finetune, the bare) base model
+    tokenizer: object
+    ids: object  # special token ids
+    forward: list  # the evaluation queries, cut to max_eval_examples
+    reverse: list
+    encoded: list  # the training examples, cut to max_train_examples and tokenized
+    end_id: int  # the token that closes every answer
+
+
+def _checked_config(cfg: TrainConfig) -> TrainConfig:
+    """Validate `cfg` and canonicalize its run directory and dataset name; refuse (ConfigError)
+    a missing report backend or a run directory that holds another run, before anything loads."""
     cfg.validate()
     cfg = dataclasses.replace(cfg, out=canonical_out(cfg.out), dataset=canonical_dataset(cfg.dataset))
     _check_report_backend(cfg.report_to)
     _existing_record(cfg)  # refuse another run's directory before loading anything
-    start = time.time()
+    return cfg
+
+
+def _session(cfg: TrainConfig) -> _Session:
+    """Start the Accelerator (mixed precision, tracker) and check the batch splits over its processes."""
+    from accelerate import Accelerator
+
     accelerator = Accelerator(
         mixed_precision="bf16" if pick_dtype(cfg.dtype) == torch.bfloat16 else "no",
         log_with=None if cfg.report_to == "none" else cfg.report_to,
         project_dir=cfg.out,
     )
-    main = accelerator.is_main_process
-    world, rank = accelerator.num_processes, accelerator.process_index
+    world = accelerator.num_processes
     if cfg.batch_size % world:
         raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by {world} processes")
+    return _Session(cfg, accelerator, Path(cfg.out))
 
+
+def _load_model_and_data(s: _Session) -> _Loaded:
+    """Build the task, load the base model (+ LoRA, seeded by cfg.seed) and tokenize the training
+    examples. Everything that can refuse the config (LoRA targets, over-long answers) runs here,
+    before the run directory is written."""
+    cfg, accelerator = s.cfg, s.accelerator
     task = build_task(cfg.dataset, cfg.direction, data_dir=cfg.data_dir, seed=cfg.data_seed,
                       d2p_completions=cfg.d2p_completions)
-    if main:
+    if s.main:
         spec = resolve_model(cfg.model, cfg.data_dir)  # builds a tiny preset once
     accelerator.wait_for_everyone()
     spec = resolve_model(cfg.model, cfg.data_dir)
     lr = cfg.lr if cfg.lr is not None else paper_lr(spec.family, cfg.dataset)
     dtype = pick_dtype(cfg.dtype)
-    out = Path(cfg.out)
     resolved = {"model_path": spec.path, "family": spec.family, "is_mdm": spec.is_mdm, "lr": lr,
-                "dtype": str(dtype).replace("torch.", ""), "num_processes": world,
+                "dtype": str(dtype).replace("torch.", ""), "num_processes": s.world,
                 "counts": {"train": len(task.train), "forward": len(task.forward), "reverse": len(task.reverse)}}
-    # Everything that can refuse the config (LoRA targets, over-long answers) runs before the
-    # run directory is written.
     base, tokenizer, ids = load_base(spec, dtype)
     torch.manual_seed(cfg.seed)
     model = base if cfg.full_finetune else lora_model(base, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout,
@@ -359,21 +411,38 @@ def run(cfg: TrainConfig) -> dict:
     if spec.is_mdm:
         for e in encoded:
             mdm_response(e.completion, ids.eos, cfg.gen_length, end_id)  # fail early on over-long completions
-    if main:
-        prov = provenance(spec, cfg.data_dir, cfg.dataset)
-        _prepare_out(cfg, resolved, prov)
-        _write_json(out / "dataset.json", task.to_dict())
-    accelerator.wait_for_everyone()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    return _Loaded(task=task, spec=spec, lr=lr, resolved=resolved, model=model, tokenizer=tokenizer, ids=ids,
+                   forward=forward, reverse=reverse, encoded=encoded, end_id=end_id)
 
+
+def _write_run_record(s: _Session, d: _Loaded) -> None:
+    """config.json (with provenance) and dataset.json, by the main process; all processes wait."""
+    if s.main:
+        prov = provenance(d.spec, s.cfg.data_dir, s.cfg.dataset)
+        _prepare_out(s.cfg, d.resolved, prov)
+        _write_json(s.out / "dataset.json", d.task.to_dict())
+    s.accelerator.wait_for_everyone()
+
+
+def _optimizer(cfg: TrainConfig, model, lr: float):
+    """AdamW over the trainable parameters; returns (parameters, optimizer)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return params, torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def _resume(s: _Session, model, optimizer) -> tuple[int, dict]:
+    """Load the latest checkpoint with trainer state, if any, into `model` and `optimizer`.
+
+    Returns (first epoch to train, best {direction: (accuracy, epoch)}); a fresh run starts at
+    epoch 1 with no best. The main process drops metrics.jsonl's lines of epochs to be redone.
+    """
     start_epoch, best = 1, {"forward": (-1.0, 0), "reverse": (-1.0, 0)}
-    ckpt = _latest_checkpoint(out)
+    ckpt = _latest_checkpoint(s.out)
     if ckpt is not None:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        if cfg.full_finetune:
+        if s.cfg.full_finetune:
             model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
         else:
             set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
@@ -381,124 +450,177 @@ def run(cfg: TrainConfig) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = state["epoch"] + 1
         best = {k: tuple(v) for k, v in state["best"].items()}
-    if main:
-        metrics_path = out / "metrics.jsonl"
+    if s.main:
+        metrics_path = s.out / "metrics.jsonl"
         kept = []
         if metrics_path.is_file():
             kept = [l for l in metrics_path.read_text().splitlines() if json.loads(l)["epoch"] < start_epoch]
         metrics_path.write_text("".join(l + "\n" for l in kept))
-    model, optimizer = accelerator.prepare(model, optimizer)
-    if cfg.report_to != "none":
-        accelerator.init_trackers("reversal-mdm", config={**dataclasses.asdict(cfg), **resolved})
+    return start_epoch, best
 
-    eval_cfg = eval_config(cfg, logits_shift=spec.logits_shift)
-    per_proc = cfg.batch_size // world
-    n_batches = math.ceil(len(encoded) / cfg.batch_size)
-    bar = tqdm(total=(cfg.epochs - start_epoch + 1) * n_batches, desc="train", disable=not main)
+
+def _batch_loss(s: _Session, d: _Loaded, model, rows: list, gen: torch.Generator):
+    """The loss of one process's rows: MDM (masked answer, or all tokens for "pretrain") or next-token."""
+    cfg, ids, spec, device = s.cfg, d.ids, d.spec, s.accelerator.device
+    if spec.is_mdm:
+        bt = mdm_train_batch(rows, ids.pad, ids.eos, cfg.gen_length, end_id=d.end_id, pad_to=cfg.mdm_pad_to)
+        bt = {k: v.to(device) for k, v in bt.items()}
+        # "pretrain": every real token maskable, prompt included (= losses.mdm_pretrain_loss)
+        maskable = maskable_positions(bt["response_mask"] if cfg.objective == "sft" else
+                                      bt["attention_mask"], bt["attention_mask"], spec.logits_shift)
+        noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], maskable, ids.mask, cfg.mask_eps, gen)
+        logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
+                       position_ids=bt["position_ids"]).logits
+        logits = align_logits(logits, spec.logits_shift)  # Dream: token i's prediction sits at i - 1
+        return mdm_loss(logits, bt["input_ids"], masked, p_mask, maskable)
+    bt = arm_train_batch(rows, ids.pad, ids.eos, d.end_id)
+    bt = {k: v.to(device) for k, v in bt.items()}
+    logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
+    labels = bt["labels"] if cfg.objective == "sft" else torch.where(
+        bt["attention_mask"].bool(), bt["input_ids"], -100)  # "pretrain": the prompt too
+    return arm_loss(logits, labels)
+
+
+def _train_epoch(s: _Session, d: _Loaded, model, optimizer, params, epoch: int, bar) -> float:
+    """One pass over the training examples in the epoch's seeded order; returns the mean loss.
+
+    The order, dropout and masking draw from seeds of (seed, epoch[, rank]) alone, so a resumed
+    run repeats an uninterrupted one exactly.
+    """
+    cfg, accelerator, rank = s.cfg, s.accelerator, s.rank
+    per_proc = cfg.batch_size // s.world
+    n_batches = math.ceil(len(d.encoded) / cfg.batch_size)
+    model.train()
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(d.encoded))
+    torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank))  # dropout; resume-exact
+    gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, rank))
+    losses = []
+    for b in range(n_batches):
+        batch_idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
+        mine = batch_idx[rank * per_proc: (rank + 1) * per_proc]
+        weight = 1.0
+        if len(mine) == 0:  # short last batch: keep every process in the gradient all-reduce
+            mine, weight = batch_idx[:1], 0.0
+        loss = _batch_loss(s, d, model, [d.encoded[i] for i in mine], gen)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at epoch {epoch}")
+        accelerator.backward(loss * weight)
+        if cfg.grad_clip:
+            accelerator.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.update(1)
+    return float(np.mean(losses))
+
+
+def _evaluate(s: _Session, d: _Loaded, model, eval_cfg: EvalConfig) -> dict:
+    """Both directions' exact match (`evaluate_directions`) of the model as it is now."""
+    model.eval()
+    return evaluate_directions(s.accelerator.unwrap_model(model), d.tokenizer, d.ids, d.forward, d.reverse,
+                               d.spec.is_mdm, eval_cfg, s.accelerator, progress=s.main)
+
+
+def _evaluate_and_select(s: _Session, d: _Loaded, model, eval_cfg: EvalConfig, epoch: int, best: dict) -> dict:
+    """Evaluate at `epoch`, log the accuracies, and update `best` in place, saving best_<direction>/
+    whenever a direction improves; returns the evaluation."""
+    ev = _evaluate(s, d, model, eval_cfg)
+    s.log({"epoch": epoch, "forward_exact": ev["forward"]["exact"], "reverse_exact": ev["reverse"]["exact"],
+           "forward_prefix": ev["forward"]["prefix"], "reverse_prefix": ev["reverse"]["prefix"]})
+    for direction in ("forward", "reverse"):
+        if ev[direction]["exact"] > best[direction][0]:
+            best[direction] = (ev[direction]["exact"], epoch)
+            if s.main:
+                _save_adapter(s.accelerator.unwrap_model(model), s.out / f"best_{direction}")
+    return ev
+
+
+def _save_checkpoint(s: _Session, model, optimizer, epoch: int, best: dict) -> None:
+    """checkpoints/epoch_XXXX/: the adapter, and the trainer state (optimizer, epoch, best), which
+    only the latest checkpoint keeps. All processes wait for the main one."""
+    if s.main:
+        unwrapped = s.accelerator.unwrap_model(model)
+        ckdir = s.out / "checkpoints" / f"epoch_{epoch:04d}"
+        _save_adapter(unwrapped, ckdir)
+        torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "best": best},
+                   ckdir / "trainer_state.pt.tmp")
+        os.replace(ckdir / "trainer_state.pt.tmp", ckdir / "trainer_state.pt")
+        for old in (s.out / "checkpoints").glob("epoch_*/trainer_state.pt"):
+            if old.parent != ckdir:
+                old.unlink()  # optimizer state only in the latest checkpoint
+    s.accelerator.wait_for_everyone()
+
+
+def _train_epochs(s: _Session, d: _Loaded, model, optimizer, params, eval_cfg: EvalConfig,
+                  start_epoch: int, best: dict) -> tuple[int, dict] | None:
+    """Epochs start_epoch..cfg.epochs: train, log the loss, evaluate every eval_every epochs and at
+    the last, checkpoint at each evaluation and every save_every epochs. Returns the last
+    evaluation as (epoch, result), None when no epoch was left to train."""
+    cfg = s.cfg
+    n_batches = math.ceil(len(d.encoded) / cfg.batch_size)
+    bar = tqdm(total=(cfg.epochs - start_epoch + 1) * n_batches, desc="train", disable=not s.main)
     last_eval = None
-
-    def log(row: dict) -> None:
-        if main:
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-        if cfg.report_to != "none":
-            accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["epoch"])
-
     try:  # close the progress bar before any error or interruption message
         for epoch in range(start_epoch, cfg.epochs + 1):
-            model.train()
-            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(encoded))
-            torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank))  # dropout; resume-exact
-            gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, rank))
-            losses = []
-            for b in range(n_batches):
-                batch_idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
-                mine = batch_idx[rank * per_proc: (rank + 1) * per_proc]
-                weight = 1.0
-                if len(mine) == 0:  # short last batch: keep every process in the gradient all-reduce
-                    mine, weight = batch_idx[:1], 0.0
-                rows = [encoded[i] for i in mine]
-                if spec.is_mdm:
-                    bt = mdm_train_batch(rows, ids.pad, ids.eos, cfg.gen_length, end_id=end_id, pad_to=cfg.mdm_pad_to)
-                    bt = {k: v.to(accelerator.device) for k, v in bt.items()}
-                    # "pretrain": every real token maskable, prompt included (= losses.mdm_pretrain_loss)
-                    maskable = maskable_positions(bt["response_mask"] if cfg.objective == "sft" else
-                                                  bt["attention_mask"], bt["attention_mask"], spec.logits_shift)
-                    noisy, masked, p_mask = mdm_corrupt(bt["input_ids"], maskable, ids.mask, cfg.mask_eps, gen)
-                    logits = model(input_ids=noisy, attention_mask=bt["attention_mask"],
-                                   position_ids=bt["position_ids"]).logits
-                    logits = align_logits(logits, spec.logits_shift)  # Dream: token i's prediction sits at i - 1
-                    loss = mdm_loss(logits, bt["input_ids"], masked, p_mask, maskable)
-                else:
-                    bt = arm_train_batch(rows, ids.pad, ids.eos, end_id)
-                    bt = {k: v.to(accelerator.device) for k, v in bt.items()}
-                    logits = model(input_ids=bt["input_ids"], attention_mask=bt["attention_mask"]).logits
-                    labels = bt["labels"] if cfg.objective == "sft" else torch.where(
-                        bt["attention_mask"].bool(), bt["input_ids"], -100)  # "pretrain": the prompt too
-                    loss = arm_loss(logits, labels)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss at epoch {epoch}")
-                accelerator.backward(loss * weight)
-                if cfg.grad_clip:
-                    accelerator.clip_grad_norm_(params, cfg.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                bar.update(1)
-            log({"epoch": epoch, "loss": float(np.mean(losses)), "lr": lr})
-
+            loss = _train_epoch(s, d, model, optimizer, params, epoch, bar)
+            s.log({"epoch": epoch, "loss": loss, "lr": d.lr})
             is_eval = epoch % cfg.eval_every == 0 or epoch == cfg.epochs
             if is_eval:
-                model.eval()
-                unwrapped = accelerator.unwrap_model(model)
-                ev = evaluate_directions(unwrapped, tokenizer, ids, forward, reverse, spec.is_mdm, eval_cfg,
-                                         accelerator, progress=main)
-                last_eval = (epoch, ev)
-                row = {"epoch": epoch, "forward_exact": ev["forward"]["exact"], "reverse_exact": ev["reverse"]["exact"],
-                       "forward_prefix": ev["forward"]["prefix"], "reverse_prefix": ev["reverse"]["prefix"]}
-                log(row)
-                for d in ("forward", "reverse"):
-                    if ev[d]["exact"] > best[d][0]:
-                        best[d] = (ev[d]["exact"], epoch)
-                        if main:
-                            _save_adapter(unwrapped, out / f"best_{d}")
+                last_eval = (epoch, _evaluate_and_select(s, d, model, eval_cfg, epoch, best))
             if is_eval or epoch % cfg.save_every == 0:
-                if main:
-                    unwrapped = accelerator.unwrap_model(model)
-                    ckdir = out / "checkpoints" / f"epoch_{epoch:04d}"
-                    _save_adapter(unwrapped, ckdir)
-                    torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "best": best},
-                               ckdir / "trainer_state.pt.tmp")
-                    os.replace(ckdir / "trainer_state.pt.tmp", ckdir / "trainer_state.pt")
-                    for old in (out / "checkpoints").glob("epoch_*/trainer_state.pt"):
-                        if old.parent != ckdir:
-                            old.unlink()  # optimizer state only in the latest checkpoint
-                accelerator.wait_for_everyone()
+                _save_checkpoint(s, model, optimizer, epoch, best)
     finally:
         bar.close()
+    return last_eval
 
-    if last_eval is None:  # resumed a finished run: evaluate the final adapter once more
-        model.eval()
-        ev = evaluate_directions(accelerator.unwrap_model(model), tokenizer, ids, forward, reverse, spec.is_mdm,
-                                 eval_cfg, accelerator, progress=main)
-        last_eval = (cfg.epochs, ev)
+
+def _results(s: _Session, d: _Loaded, eval_cfg: EvalConfig, last_eval: tuple[int, dict], best: dict,
+             start: float) -> dict:
+    """results.json: accuracies (final and best), the run's settings and provenance, wall time."""
+    cfg = s.cfg
     epoch, ev = last_eval
-    results = {
+    return {
         **accuracy_record(ev, best),
         "final_epoch": epoch,
-        "model": cfg.model, "family": spec.family, "is_mdm": spec.is_mdm,
+        "model": cfg.model, "family": d.spec.family, "is_mdm": d.spec.is_mdm,
         "dataset": cfg.dataset, "direction": cfg.direction, "seed": cfg.seed,
         "match_rule": MATCH_RULE, "secondary_rule": PREFIX_RULE,
         "protocol": {**dataclasses.asdict(eval_cfg), "decoding": ev["decoding"]},
-        "config": dataclasses.asdict(cfg), "resolved": resolved,
-        "provenance": json.loads((out / "config.json").read_text()).get("provenance") if main else None,
+        "config": dataclasses.asdict(cfg), "resolved": d.resolved,
+        "provenance": json.loads((s.out / "config.json").read_text()).get("provenance") if s.main else None,
         "wall_time_s": round(time.time() - start, 2),
     }
-    if main:
-        _save_adapter(accelerator.unwrap_model(model), out / "final")
-        write_predictions(out / "predictions.jsonl", ev)
-        _write_json(out / "results.json", results)
+
+
+def _write_outputs(s: _Session, model, ev: dict, results: dict) -> None:
+    """final/ adapter, predictions.jsonl and results.json (main process); then close the tracker
+    and wait for every process."""
+    if s.main:
+        _save_adapter(s.accelerator.unwrap_model(model), s.out / "final")
+        write_predictions(s.out / "predictions.jsonl", ev)
+        _write_json(s.out / "results.json", results)
+    if s.cfg.report_to != "none":
+        s.accelerator.end_training()
+    s.accelerator.wait_for_everyone()
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Finetune, evaluate and write the run directory; returns the results dict."""
+    cfg = _checked_config(cfg)
+    start = time.time()
+    s = _session(cfg)
+    d = _load_model_and_data(s)
+    _write_run_record(s, d)
+    params, optimizer = _optimizer(cfg, d.model, d.lr)
+    start_epoch, best = _resume(s, d.model, optimizer)
+    model, optimizer = s.accelerator.prepare(d.model, optimizer)
     if cfg.report_to != "none":
-        accelerator.end_training()
-    accelerator.wait_for_everyone()
+        s.accelerator.init_trackers("reversal-mdm", config={**dataclasses.asdict(cfg), **d.resolved})
+    eval_cfg = eval_config(cfg, logits_shift=d.spec.logits_shift)
+
+    last_eval = _train_epochs(s, d, model, optimizer, params, eval_cfg, start_epoch, best)
+    if last_eval is None:  # resumed a finished run: evaluate the final adapter once more
+        last_eval = (cfg.epochs, _evaluate(s, d, model, eval_cfg))
+    results = _results(s, d, eval_cfg, last_eval, best, start)
+    _write_outputs(s, model, last_eval[1], results)
     return results
