@@ -16,12 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import ablations  # noqa: E402
-import bench_toy  # noqa: E402
 import make_figures  # noqa: E402
 import reproduce_table2  # noqa: E402
 import summarize_runs  # noqa: E402
 
-from toy_jax import train  # noqa: E402
+from toy_jax import bench, train  # noqa: E402
 from interruptible import default_sigint  # noqa: E402
 
 
@@ -76,7 +75,7 @@ def _interrupt(*a, **k):
     (ablations, "ablations.run_ablations", ["--L", "3"]),
     (make_figures, "make_figures.make_figures", ["--runs", "."]),
     (summarize_runs, "summarize_runs.summarize", None),
-    (bench_toy, "bench_toy.setup_jax", ["--no-torch"]),
+    (bench, "toy_jax.bench.setup_jax", ["--no-torch"]),  # scripts/bench_toy.py's main
 ])
 def test_every_toy_cli_exits_130_on_ctrl_c(mod, target, argv, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(target, _interrupt)
@@ -99,8 +98,9 @@ def test_every_toy_cli_exits_130_on_ctrl_c(mod, target, argv, tmp_path, monkeypa
     (ablations, ["--variants", "nope"], 2),
     (make_figures, ["--runs", "/nonexistent/run"], 2),
     (summarize_runs, ["/nonexistent/run"], 2),
-    (bench_toy, ["--L", "1"], 2),
-    (bench_toy, ["--L"], 2),
+    (bench, ["--L", "1"], 2),
+    (bench, ["--L"], 2),
+    (bench, ["--steps", "0"], 2),
 ])
 def test_bad_arguments_exit_2(mod, argv, code, capsys):
     try:
