@@ -31,6 +31,7 @@ equal the infill values. Every placement of the set is evaluated.
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
@@ -40,7 +41,7 @@ import numpy as np
 from toy_jax import data, vocab
 from toy_jax.configs import EvalConfig
 from toy_jax.losses import prediction_offset
-from toy_jax.model import logits_at, merge
+from toy_jax.model import compute_dtype, dense, logits_at, merge
 
 DIRECTIONS = ("forward", "reverse")
 PROTOCOLS = ("infill", "completion", "infill_letter")
@@ -58,11 +59,17 @@ def forward_status(forward_completion: float) -> str:
     return "collapsed" if forward_completion < COLLAPSE_BELOW else "partial"
 
 
-def topk_sample(key, logits_BxT, k: int):
-    """Sample from the renormalised distribution over the k most probable outputs."""
-    vals, idx = jax.lax.top_k(logits_BxT, k)
-    choice = jax.random.categorical(key, vals, axis=-1)
+def topk_pick(logits_BxT, gumbel_Bxk):
+    """Sample from the renormalised distribution over the k most probable outputs, given the
+    Gumbel noise of the draw (Gumbel-max: argmax over the top k of logit + noise)."""
+    vals, idx = jax.lax.top_k(logits_BxT, gumbel_Bxk.shape[-1])
+    choice = jnp.argmax(vals + gumbel_Bxk, axis=-1)
     return jnp.take_along_axis(idx, choice[:, None], axis=-1)[:, 0]
+
+
+def topk_sample(key, logits_BxT, k: int):
+    """`topk_pick` with fresh noise from `key`."""
+    return topk_pick(logits_BxT, jax.random.gumbel(key, (logits_BxT.shape[0], k)))
 
 
 def target_stats(logits_BxT, target_B):
@@ -74,10 +81,29 @@ def target_stats(logits_BxT, target_B):
     return jnp.take_along_axis(p, target_B[:, None], -1)[:, 0], rank
 
 
+def topk_expectations(logits_BxT, target_B, k: int):
+    """Noise-free readings of "sample from the top k" per row: `topk_expected` = p(target) /
+    sum of the top-k probabilities if the target is among the top k, else 0 (the success
+    probability of `topk_pick`); `topk_uniform` = 1/k if the target is among the top k (a
+    uniform draw among them); `in_topk` = 1 if it is."""
+    vals, idx = jax.lax.top_k(logits_BxT, k)
+    p_k = jax.nn.softmax(vals, -1)
+    hit = idx == target_B[:, None]
+    in_k = hit.any(-1)
+    return dict(topk_expected=jnp.where(hit, p_k, 0.0).sum(-1),
+                topk_uniform=in_k / k, in_topk=in_k.astype(jnp.float32))
+
+
 def query_logits(graphdef, params, x_BxL, pos_B):
     """Logits (B, N_TARGETS) at one query position per sequence, dropout off: the one model
     call behind every reading (tests replace it by constructed models with known behaviour)."""
     return logits_at(merge(graphdef, params), x_BxL, pos_B)
+
+
+# Left-to-right generation keeps q, k, v of every position and recomputes only the position
+# just written (exact for one block); False: recompute the whole sequence through
+# `query_logits` at every step (the reference; tests with constructed models use it).
+KV_CACHE = True
 
 
 def letters_only(logits_BxT):
@@ -85,38 +111,87 @@ def letters_only(logits_BxT):
     return logits_BxT.at[:, vocab.PAD].set(-jnp.inf)
 
 
-def _reading(logits_BxT, tgt_id, key, top_k):
+def _reading(logits_BxT, tgt_id, gumbel_Bxk):
     p, rank = target_stats(logits_BxT, tgt_id)
-    return dict(topk_success=(topk_sample(key, logits_BxT, top_k) == tgt_id),
-                greedy_acc=(logits_BxT.argmax(-1) == tgt_id), p_target=p, rank=rank)
+    return dict(topk_success=(topk_pick(logits_BxT, gumbel_Bxk) == tgt_id),
+                greedy_acc=(logits_BxT.argmax(-1) == tgt_id), p_target=p, rank=rank,
+                **topk_expectations(logits_BxT, tgt_id, gumbel_Bxk.shape[-1]))
 
 
-@partial(jax.jit, static_argnames=("graphdef", "objective", "top_k"))
-def _infill(graphdef, params, x_BxL, tgt_pos, tgt_id, key, objective, top_k):
+def _infill(graphdef, params, x_BxL, tgt_pos, tgt_id, g_inf, g_let, objective):
     """Per-query `infill` and `infill_letter` metrics (one model call for both)."""
     x_in = x_BxL.at[jnp.arange(x_BxL.shape[0]), tgt_pos].set(vocab.MASK)
     lg = query_logits(graphdef, params, x_in, tgt_pos - prediction_offset(objective))
-    return {"infill": _reading(lg, tgt_id, key, top_k),
-            "infill_letter": _reading(letters_only(lg), tgt_id, jax.random.fold_in(key, 1),
-                                      top_k)}
+    return {"infill": _reading(lg, tgt_id, g_inf),
+            "infill_letter": _reading(letters_only(lg), tgt_id, g_let)}
 
 
-@partial(jax.jit, static_argnames=("graphdef", "objective", "top_k", "greedy"))
-def _generate(graphdef, params, x_BxL, cue_pos, key, objective, top_k, greedy):
-    """Fill every position after the cue, left to right; earlier positions stay as given."""
+def _pick(lg, gumbel_Bxk, greedy):
+    return lg.argmax(-1) if greedy else topk_pick(lg, gumbel_Bxk)
+
+
+def _generate(graphdef, params, x_BxL, cue_pos, gumbel_BxLxk, objective, greedy):
+    """Fill every position after the cue, left to right; earlier positions stay as given
+    (recomputing the sequence at every step)."""
     B, L = x_BxL.shape
     off = prediction_offset(objective)
     x = jnp.where(jnp.arange(L)[None, :] > cue_pos[:, None], vocab.MASK, x_BxL)
 
     def body(p, x):
         lg = query_logits(graphdef, params, x, jnp.full((B,), p - off))
-        tok = lg.argmax(-1) if greedy else topk_sample(jax.random.fold_in(key, p), lg, top_k)
+        tok = _pick(lg, gumbel_BxLxk[:, p], greedy)
         return x.at[:, p].set(jnp.where(p > cue_pos, tok, x[:, p]))
 
     return jax.lax.fori_loop(1, L, body, x)
 
 
-@partial(jax.jit, static_argnames=("graphdef", "objective"))
+def _generate_cached(graphdef, params, x_BxL, cue_pos, gumbel_BxLxk, objective, greedy):
+    """`_generate` with the keys and values of every position cached (position-first, so a
+    step writes one contiguous slice): a step computes the query position's output and the
+    key and value of the one position it writes (exact for one block)."""
+    model = merge(graphdef, params)
+    B, L = x_BxL.shape
+    off = prediction_offset(objective)
+    x = jnp.where(jnp.arange(L)[None, :] > cue_pos[:, None], vocab.MASK, x_BxL)
+    h0, q, k, v = (model.embed_tokens(x),) + tuple(model.qkv(model.embed_tokens(x)))
+    at_pos = lambda a, p: jax.lax.dynamic_index_in_dim(a, p, axis=1, keepdims=False)
+
+    def body(p, carry):
+        xT, kT, vT, h_last, q_last = carry
+        # the query: position p itself (MDM: its [M] or the given token, never rewritten
+        # before it is read), or p - 1 (ARM: the position written in the previous step)
+        h_q, q_q = (at_pos(h0, p), at_pos(q, p)) if off == 0 else (h_last, q_last)
+        lg = _query_output(model, h_q, q_q, kT, vT, p - off)
+        write = p > cue_pos
+        tok = jnp.where(write, _pick(lg, gumbel_BxLxk[:, p], greedy), xT[p])
+        h_p = model.embed_tokens(tok[:, None], positions_L=p[None])
+        q_p, k_p, v_p = model.qkv(h_p, positions_L=p[None])
+        w3 = write[:, None, None]
+        h_new = jnp.where(write[:, None], h_p[:, 0], at_pos(h0, p))
+        q_new = jnp.where(w3, q_p[:, 0], at_pos(q, p))
+        kT = kT.at[p].set(jnp.where(w3, k_p[:, 0], kT[p]))
+        vT = vT.at[p].set(jnp.where(w3, v_p[:, 0], vT[p]))
+        return xT.at[p].set(tok), kT, vT, h_new, q_new
+
+    init = (x.T, jnp.swapaxes(k, 0, 1), jnp.swapaxes(v, 0, 1), h0[:, 0], q[:, 0])
+    return jax.lax.fori_loop(1, L, body, init)[0].T
+
+
+def _query_output(model, h_BxD, q_BxHxD, kT_LxBxHxD, vT_LxBxHxD, qpos):
+    """Logits (B, N_TARGETS) of the query at position `qpos` (the same for every row) from its
+    block input and query and position-first keys and values (`model.logits_from_qkv`)."""
+    cfg = model.cfg
+    s_BxHxL = jnp.einsum("bhd,jbhd->bhj", q_BxHxD, kT_LxBxHxD,
+                         preferred_element_type=jnp.float32) * (1.0 / math.sqrt(cfg.d_head))
+    if cfg.attention == "causal":
+        s_BxHxL = jnp.where(jnp.arange(s_BxHxL.shape[-1]) <= qpos, s_BxHxL, -jnp.inf)
+    w = jax.nn.softmax(s_BxHxL, axis=-1)
+    o = jnp.einsum("bhj,jbhd->bhd", w.astype(vT_LxBxHxD.dtype), vT_LxBxHxD)
+    h1 = h_BxD + dense(o.reshape(h_BxD.shape[0], cfg.d_model), model.w_out[...],
+                       compute_dtype(cfg))
+    return model.mlp_and_head(h1)
+
+
 def _completion_teacher_forced(graphdef, params, x_BxL, tgt_pos, tgt_id, objective):
     L = x_BxL.shape[1]
     x_in = jnp.where(jnp.arange(L)[None, :] >= tgt_pos[:, None], vocab.MASK, x_BxL)
@@ -124,38 +199,93 @@ def _completion_teacher_forced(graphdef, params, x_BxL, tgt_pos, tgt_id, objecti
                                      tgt_pos - prediction_offset(objective)), tgt_id)
 
 
-def _batches(n: int, size: int):
-    size = size or n
-    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
+def _per_query(graphdef, params, x, cue, tgt, tid, g_inf, g_let, g_gen, objective, cached):
+    """Every per-query array of one weight set on one chunk of queries."""
+    r = _infill(graphdef, params, x, tgt, tid, g_inf, g_let, objective)
+    gen = _generate_cached if cached else _generate
+    after = jnp.arange(x.shape[1])[None, :] > cue[:, None]
+    comp = {m: ((gen(graphdef, params, x, cue, g_gen, objective, greedy) == tid[:, None])
+                & after).any(-1) for greedy, m in ((False, "topk_success"), (True, "greedy_acc"))}
+    comp["p_target"], comp["rank"] = _completion_teacher_forced(graphdef, params, x, tgt, tid,
+                                                                objective)
+    return {**r, "completion": comp}
+
+
+@partial(jax.jit, static_argnames=("graphdef", "objective", "cached", "stacked"))
+def _per_query_all(graphdef, params, x, cue, tgt, tid, g_inf, g_let, g_gen, objective, cached,
+                   stacked):
+    """`_per_query` for S stacked weight sets (leading axis of every parameter) at once."""
+    fn = partial(_per_query, graphdef, objective=objective, cached=cached)
+    if not stacked:
+        return jax.tree.map(lambda a: a[None], fn(params, x, cue, tgt, tid, g_inf, g_let, g_gen))
+    return jax.vmap(fn, in_axes=(0,) + (None,) * 7)(params, x, cue, tgt, tid, g_inf, g_let, g_gen)
+
+
+def chunk_rows(n_sets: int, L: int, d_model: int, n_queries: int, budget_bytes: int) -> int:
+    """Queries per evaluation chunk: the generation cache (block input, q, k, v in float32) of
+    `n_sets` weight sets fits in `budget_bytes`."""
+    per_row = max(1, n_sets * L * d_model * 4 * 4)
+    return int(max(1, min(n_queries, budget_bytes // per_row)))
+
+
+def eval_noise(eval_cfg: EvalConfig, direction: str, n: int, L: int):
+    """The Gumbel noise of every top-k draw of one direction: infill (n, k), letter-level
+    infill (n, k), generation (n, L, k). Drawn per query, not per chunk, so results do not
+    depend on how the queries are chunked, and shared by every weight set (common random
+    numbers)."""
+    base = jax.random.fold_in(jax.random.PRNGKey(eval_cfg.eval_seed), DIRECTIONS.index(direction))
+    k_inf, k_cmp = jax.random.split(base)
+    k = eval_cfg.top_k
+    return (jax.random.gumbel(jax.random.fold_in(k_inf, 0), (n, k)),
+            jax.random.gumbel(jax.random.fold_in(k_inf, 1), (n, k)),
+            jax.random.gumbel(k_cmp, (n, L, k)))
+
+
+def evaluate_direction_stacked(graphdef, params_stack, objective: str, L: int, direction: str,
+                               eval_cfg: EvalConfig = EvalConfig()) -> list[dict]:
+    """`evaluate_direction` for S weight sets stacked on a leading axis (e.g. seeds, raw and
+    EMA), vmapped in one compiled program per chunk of queries; a list of S results."""
+    pl = data.placements(L, direction)
+    cue_pos, tgt_pos, _, tgt_id = (np.asarray(a, np.int32) for a in data.query_spec(pl, direction))
+    x = data.make_sequences(pl, L)
+    n = len(pl)
+    noise = eval_noise(eval_cfg, direction, n, L)
+    leaves = jax.tree.leaves(params_stack)
+    stacked = bool(leaves)
+    S = leaves[0].shape[0] if stacked else 1
+    if eval_cfg.batch_size:
+        rows = min(n, eval_cfg.batch_size)
+    else:
+        rows = chunk_rows(S, L, _d_model(params_stack), n,
+                          2 ** 30 if jax.default_backend() == "cpu" else 2 ** 33)
+    acc = []
+    for i in range(0, n, rows):
+        idx = np.arange(i, i + rows)
+        idx = np.minimum(idx, n - 1)  # the last chunk is padded to the same shape (no recompile)
+        keep = min(rows, n - i)
+        args = [jnp.asarray(a[idx]) for a in (x, cue_pos, tgt_pos, tgt_id)]
+        args += [a[jnp.asarray(idx)] for a in noise]
+        out = _per_query_all(graphdef, params_stack, *args, objective=objective,
+                             cached=KV_CACHE and stacked, stacked=stacked)
+        acc.append(jax.tree.map(lambda a: np.asarray(a)[:, :keep], out))
+    cat = jax.tree.map(lambda *a: np.concatenate(a, axis=1), *acc)
+    return [{proto: {m: float(v[s].astype(np.float64).mean()) for m, v in d.items()}
+             for proto, d in cat.items()} for s in range(S)]
+
+
+def _d_model(params_stack) -> int:
+    """Hidden size of stacked parameters (1 for a constructed model without parameters)."""
+    emb = params_stack.get("embed") if isinstance(params_stack, dict) else None
+    return int(emb.shape[-1]) if emb is not None else 1
 
 
 def evaluate_direction(graphdef, params, objective: str, L: int, direction: str,
                        eval_cfg: EvalConfig = EvalConfig()) -> dict:
     """{'infill': {...}, 'completion': {...}, 'infill_letter': {...}} for one direction, all
-    placements, one seed; each reading holds the four METRICS."""
-    pl = data.placements(L, direction)
-    cue_pos, tgt_pos, _, tgt_id = (np.asarray(a, np.int32) for a in data.query_spec(pl, direction))
-    x = data.make_sequences(pl, L)
-    base = jax.random.fold_in(jax.random.PRNGKey(eval_cfg.eval_seed), DIRECTIONS.index(direction))
-    k_inf, k_cmp = jax.random.split(base)
-    acc = {proto: {m: [] for m in METRICS} for proto in PROTOCOLS}
-    for bi, sl in enumerate(_batches(len(pl), eval_cfg.batch_size)):
-        xb, cb, tb, ib = (jnp.asarray(a[sl]) for a in (x, cue_pos, tgt_pos, tgt_id))
-        r = _infill(graphdef, params, xb, tb, ib, jax.random.fold_in(k_inf, bi),
-                    objective, eval_cfg.top_k)
-        for proto, d in r.items():
-            for m, v in d.items():
-                acc[proto][m].append(np.asarray(v))
-        after = jnp.arange(L)[None, :] > cb[:, None]
-        for greedy, m in ((False, "topk_success"), (True, "greedy_acc")):
-            gen = _generate(graphdef, params, xb, cb, jax.random.fold_in(k_cmp, bi),
-                            objective, eval_cfg.top_k, greedy)
-            acc["completion"][m].append(np.asarray(((gen == ib[:, None]) & after).any(-1)))
-        p, rank = _completion_teacher_forced(graphdef, params, xb, tb, ib, objective)
-        acc["completion"]["p_target"].append(np.asarray(p))
-        acc["completion"]["rank"].append(np.asarray(rank))
-    return {proto: {m: float(np.concatenate(v).astype(np.float64).mean()) for m, v in d.items()}
-            for proto, d in acc.items()}
+    placements, one weight set; each reading holds METRICS (and, for the infill readings,
+    the noise-free top-k readings of `topk_expectations`)."""
+    stacked = jax.tree.map(lambda a: jnp.asarray(a)[None], params)
+    return evaluate_direction_stacked(graphdef, stacked, objective, L, direction, eval_cfg)[0]
 
 
 def evaluate_params(graphdef, params, objective: str, L: int,
@@ -163,3 +293,12 @@ def evaluate_params(graphdef, params, objective: str, L: int,
     """{'forward': {reading: {...}}, 'reverse': {...}} for one weight set (readings: PROTOCOLS)."""
     return {d: evaluate_direction(graphdef, params, objective, L, d, eval_cfg)
             for d in DIRECTIONS}
+
+
+def evaluate_stacked(graphdef, params_stack, objective: str, L: int,
+                     eval_cfg: EvalConfig = EvalConfig()) -> list[dict]:
+    """`evaluate_params` for S stacked weight sets: a list of S {'forward', 'reverse'}."""
+    per_dir = {d: evaluate_direction_stacked(graphdef, params_stack, objective, L, d, eval_cfg)
+               for d in DIRECTIONS}
+    n = len(per_dir[DIRECTIONS[0]])
+    return [{d: per_dir[d][s] for d in DIRECTIONS} for s in range(n)]

@@ -265,18 +265,26 @@ def logits_at(model: ToyTransformer, x_BxL, pos_B):
     """Logits (B, N_TARGETS) at one query position per sequence, exactly as `model(x)[b, pos_b]`
     with dropout off, but computing the query, MLP and head only there (one block: the output
     at position i depends on the other positions only through their keys and values)."""
-    cfg = model.cfg
-    L = x_BxL.shape[-1]
     h0 = model.embed_tokens(x_BxL)
     q, k, v = model.qkv(h0)
-    b = jnp.arange(x_BxL.shape[0])
-    q_BxHxD = q[b, pos_B]
-    scores_BxHxL = jnp.einsum("bhd,bjhd->bhj", q_BxHxD, k, preferred_element_type=jnp.float32)
+    return logits_from_qkv(model, h0, q, k, v, pos_B)
+
+
+def logits_from_qkv(model: ToyTransformer, h0_BxLxd, q_BxLxHxD, k_BxLxHxD, v_BxLxHxD, pos_B):
+    """`logits_at` from the block input and its q, k, v (e.g. a cache updated one position at
+    a time by `evaluate`'s left-to-right generation)."""
+    cfg = model.cfg
+    L = h0_BxLxd.shape[-2]
+    b = jnp.arange(h0_BxLxd.shape[0])
+    q_BxHxD = q_BxLxHxD[b, pos_B]
+    scores_BxHxL = jnp.einsum("bhd,bjhd->bhj", q_BxHxD, k_BxLxHxD,
+                              preferred_element_type=jnp.float32)
     logits_att = scores_BxHxL * (1.0 / math.sqrt(cfg.d_head))
     if cfg.attention == "causal":
         logits_att = jnp.where(jnp.arange(L)[None, None, :] <= pos_B[:, None, None],
                                logits_att, -jnp.inf)
     w = jax.nn.softmax(logits_att, axis=-1)
-    o = jnp.einsum("bhj,bjhd->bhd", w.astype(v.dtype), v).reshape(x_BxL.shape[0], cfg.d_model)
-    h1 = h0[b, pos_B] + dense(o, model.w_out[...], compute_dtype(cfg))
+    o = jnp.einsum("bhj,bjhd->bhd", w.astype(v_BxLxHxD.dtype), v_BxLxHxD).reshape(
+        h0_BxLxd.shape[0], cfg.d_model)
+    h1 = h0_BxLxd[b, pos_B] + dense(o, model.w_out[...], compute_dtype(cfg))
     return model.mlp_and_head(h1)

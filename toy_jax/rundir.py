@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from toy_jax.checkpoint import Checkpointer
 from toy_jax.configs import RunConfig
-from toy_jax.evaluate import evaluate_params
+from toy_jax.evaluate import evaluate_stacked
 from toy_jax.model import graphdef_for, merge
 
 HEADLINE = {"mdm": "ema", "arm": "raw"}  # the paper's RADD used EMA weights, GPT-2 did not
@@ -92,16 +93,15 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def evaluate_trained(cfg: RunConfig, name: str, graphdef, params_by_seed: dict,
-                     ema_by_seed: dict) -> dict:
-    """{seed: {'forward', 'reverse', 'ema': {'forward', 'reverse'}}} for one variant."""
-    objective = cfg.spec(name).objective
-    out = {}
-    for s in cfg.seeds:
-        raw = evaluate_params(graphdef, params_by_seed[s], objective, cfg.L, cfg.eval)
-        raw["ema"] = evaluate_params(graphdef, ema_by_seed[s], objective, cfg.L, cfg.eval)
-        out[s] = raw
-    return out
+def evaluate_trained(cfg: RunConfig, name: str, graphdef, params_stack: dict,
+                     ema_stack: dict) -> dict:
+    """{seed: {'forward', 'reverse', 'ema': {'forward', 'reverse'}}} for one variant; the raw
+    and EMA weights of every seed (stacked on a leading axis in `cfg.seeds` order) are
+    evaluated in one vmapped program."""
+    both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), params_stack, ema_stack)
+    res = evaluate_stacked(graphdef, both, cfg.spec(name).objective, cfg.L, cfg.eval)
+    n = len(cfg.seeds)
+    return {s: {**res[i], "ema": res[n + i]} for i, s in enumerate(cfg.seeds)}
 
 
 def _mean_sem(trees: list):
@@ -134,7 +134,7 @@ def build_results(cfg: RunConfig, per_seed: dict, timing: dict) -> dict:
 def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) -> dict:
     """Train (or resume) every model of `cfg` in OUT, evaluate raw and EMA weights of every
     seed, and write results.json. Returns the results dict."""
-    from toy_jax.trainer import seed_slice, train_model
+    from toy_jax.trainer import train_model
 
     out = Path(out)
     prepare_run_dir(cfg, out)
@@ -147,10 +147,7 @@ def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) ->
         finally:
             ckpt.close()
         timing[spec.name] = tm.timing
-        per_seed[spec.name] = evaluate_trained(
-            cfg, spec.name, tm.graphdef,
-            {s: seed_slice(tm.params, i) for i, s in enumerate(cfg.seeds)},
-            {s: seed_slice(tm.ema, i) for i, s in enumerate(cfg.seeds)})
+        per_seed[spec.name] = evaluate_trained(cfg, spec.name, tm.graphdef, tm.params, tm.ema)
     results = build_results(cfg, per_seed, timing)
     _write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
@@ -167,8 +164,7 @@ def reevaluate_run(out: Path | str) -> dict:
     if missing:
         raise RunDirError(f"{out}: no final checkpoint of {missing}; rerun training instead")
     per_seed = {s.name: evaluate_trained(cfg, s.name, run.graphdefs[s.name],
-                                         {x: run.params(s.name, x) for x in cfg.seeds},
-                                         {x: run.params(s.name, x, ema=True) for x in cfg.seeds})
+                                         run.params(s.name), run.params(s.name, ema=True))
                 for s in cfg.models}
     results = build_results(cfg, per_seed, (run.results() or {}).get("timing", {}))
     _write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")

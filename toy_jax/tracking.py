@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toy_jax import data, vocab
-from toy_jax.evaluate import letters_only, target_stats
+from toy_jax.evaluate import letters_only, target_stats, topk_expectations
 from toy_jax.losses import prediction_offset
 from toy_jax.model import ToyTransformer
 
@@ -148,6 +148,9 @@ def cue_attention(model: ToyTransformer, L: int | None = None) -> dict:
     return out
 
 
+TOP_K = 3  # k of the tracked noise-free top-k readings (`evaluate.topk_expectations`)
+
+
 class Probe(NamedTuple):
     """The four probe sets of one run (static numpy arrays)."""
 
@@ -165,8 +168,10 @@ def make_probe(L: int, objective: str) -> Probe:
 def track(model: ToyTransformer, probe: Probe) -> dict:
     """Scalars of one weight set (jit-able): mean attention weight / raw score from [M] to the
     cue per head over forward and reverse contexts, and, forward (`fwd`) and reverse (`rev`),
-    the infill mean p(target), greedy accuracy and target rank among all outputs
-    (`infill_{d}_*`) and among the 52 letters, pad excluded (`infill_{d}_letter_*`)."""
+    the infill mean p(target), greedy accuracy, target rank, expected top-k success
+    (`topk_expected`, the success probability of top-k sampling with k = TOP_K) and top-k
+    membership (`in_topk`) among all outputs (`infill_{d}_*`) and among the 52 letters, pad
+    excluded (`infill_{d}_letter_*`)."""
     tab = probe_tables(model)
     out = {}
     for key, ps in (("fwd", probe.attn_fwd), ("rev", probe.attn_rev)):
@@ -182,4 +187,7 @@ def track(model: ToyTransformer, probe: Probe) -> dict:
             out[f"infill_{key}_{reading}p_target"] = p.mean()
             out[f"infill_{key}_{reading}greedy_acc"] = (jnp.argmax(lg, -1) == tgt).mean()
             out[f"infill_{key}_{reading}rank"] = rank.mean()
+            for m, v in topk_expectations(lg, tgt, TOP_K).items():
+                if m != "topk_uniform":  # = in_topk / k
+                    out[f"infill_{key}_{reading}{m}"] = v.mean()
     return out
