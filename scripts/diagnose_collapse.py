@@ -78,7 +78,7 @@ def diagnostics_fn(graphdef, mcfg, tcfg, L: int):
     import numpy as np
 
     from toy_jax import data, vocab
-    from toy_jax.losses import LOSSES
+    from toy_jax.losses import loss_for
     from toy_jax.model import apply
 
     fwd = data.forward_placements(L)
@@ -91,7 +91,7 @@ def diagnostics_fn(graphdef, mcfg, tcfg, L: int):
     kb, kl, kd = jax.random.split(jax.random.PRNGKey(12345), 3)
     train = jnp.asarray(data.forward_placements(L))
     xb = data.make_sequences(train[jax.random.randint(kb, (tcfg.batch_size,), 0, len(train))], L)
-    objective = LOSSES[tcfg.objective]
+    objective = loss_for(tcfg.objective, tcfg.loss)
     n = jnp.arange(x.shape[0])
 
     def one(params):

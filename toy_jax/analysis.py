@@ -451,3 +451,51 @@ def fmt_pct(values) -> str:
     """'m ± s' in percent (mean ± s.e.m. over seeds)."""
     m, s = mean_sem(values)
     return f"{100 * m:.1f} ± {100 * s:.1f}"
+
+
+# ----------------------------------------------------------------------------- ARM positions
+def arm_hazard(model: ToyTransformer) -> dict:
+    """Does a causal model know where it is? The next-token rule of the toy task.
+
+    After the lowercase at position i and pad up to position p - 1, the uppercase sits at p
+    with the Bayes-optimal (hazard) probability 1 / (L - p): it is uniform over i+1..L-1. The
+    hazard depends on the absolute position p, not only on the distance p - i. For every
+    such prefix (26 letters x every i < p) this reads the model's p(uppercase at p) (its
+    logits at p - 1) and returns, over all prefixes:
+
+      `mae`    mean |model - optimal|;
+      `slope`  the regression slope of model on optimal hazard after removing each distance's
+               mean from both: 0 for a model that sees only the distance p - i (a causal RoPE
+               decoder without an absolute anchor), 1 for one that tracks p;
+      `completion_estimate`  the forward completion these hazards imply: the mean over cue
+               positions of the probability that top-3 sampling emits the uppercase before
+               the end, each step's hazard renormalised over the model's top 3 (assuming the
+               earlier steps emitted pad; greedy never emits it while pad stays first).
+    """
+    L = model.cfg.seq_len
+    rows = [(c, i, p) for c in range(vocab.N_LETTERS) for i in range(L - 1)
+            for p in range(i + 1, L)]
+    c, i, p = (np.asarray(a, np.int32) for a in zip(*rows))
+    x = np.full((len(rows), L), vocab.PAD, np.int32)
+    x[np.arange(len(rows)), i] = vocab.LOWER0 + c
+    lg = jax.jit(lambda xb, qb: jax.nn.softmax(logits_at(model, xb, qb), -1))(
+        jnp.asarray(x), jnp.asarray(p - 1))
+    lg = np.asarray(lg, np.float64)
+    h = lg[np.arange(len(rows)), vocab.UPPER0 + c]
+    top3 = np.sort(lg, -1)[:, -3:].sum(-1)
+    in3 = lg[np.arange(len(rows)), vocab.UPPER0 + c] >= np.sort(lg, -1)[:, -3]
+    h_top3 = np.where(in3, h / top3, 0.0)
+    opt = 1.0 / (L - p)
+    dist = p - i
+    hd, od = h.copy(), opt.copy()
+    for d in np.unique(dist):
+        sel = dist == d
+        hd[sel] -= h[sel].mean()
+        od[sel] -= opt[sel].mean()
+    slope = float((hd * od).sum() / (od * od).sum()) if (od * od).sum() > 0 else float("nan")
+    miss = {}
+    for (ci, ii, pp), q in zip(rows, h_top3):
+        miss[(ci, ii)] = miss.get((ci, ii), 1.0) * (1.0 - q)
+    return {"mae": float(np.abs(h - opt).mean()), "slope": slope,
+            "completion_estimate": float(1.0 - np.mean(list(miss.values()))),
+            "n_prefixes": len(rows)}

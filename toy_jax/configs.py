@@ -19,6 +19,7 @@ T_SAMPLER_CHOICES = ("iid", "stratified")
 PRECISION_CHOICES = ("fp32", "bf16")  # compute dtype; weights stay float32
 ATTENTION_CHOICES = ("full", "causal")
 OBJECTIVE_CHOICES = ("mdm", "arm")
+LOSS_CHOICES = ("t_dce", "lambda_dce")  # the MDM objective's estimator (losses.MDM_LOSSES)
 MODEL_CHOICES = ("mdm", "arm", "both")
 PRESET_CHOICES = ("paper", "quick")
 DEFAULT_ATTENTION = {"mdm": "full", "arm": "causal"}
@@ -60,6 +61,9 @@ class ModelConfig:
     embed_init: str | None = None  # radd | normal | gpt2; None = what `init` says
     ln_bias: float | None = None  # initial bias of every LayerNorm; None = what `init` says
     precision: str = "fp32"  # fp32 | bf16 (bf16 matmuls, LayerNorm/softmax in fp32)
+    # output classes; None = the toy's N_TARGETS (pad and 52 letters). A larger head (e.g.
+    # GPT-2's 50,257, as RADD and GPT-2 predict) adds outputs that never occur in the data.
+    vocab_size: int | None = None
 
     def __post_init__(self):
         _positive_int("d_model", self.d_model)
@@ -82,6 +86,13 @@ class ModelConfig:
         _choice("precision", self.precision, PRECISION_CHOICES)
         if self.embed_init is not None:
             _choice("embed_init", self.embed_init, EMBED_INIT_CHOICES)
+        if self.vocab_size is not None:
+            from toy_jax.vocab import N_TARGETS
+
+            if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) \
+                    or self.vocab_size < N_TARGETS:
+                raise ValueError(f"vocab_size must be an integer >= {N_TARGETS} (the toy's "
+                                 f"outputs), got {self.vocab_size!r}")
         if self.ln_bias is not None and (isinstance(self.ln_bias, bool) or not isinstance(
                 self.ln_bias, (int, float)) or not math.isfinite(self.ln_bias)):
             raise ValueError(f"ln_bias must be a finite number, got {self.ln_bias!r}")
@@ -89,6 +100,13 @@ class ModelConfig:
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_heads
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the output layer: `vocab_size`, else the toy's N_TARGETS."""
+        from toy_jax.vocab import N_TARGETS
+
+        return self.vocab_size or N_TARGETS
 
     @property
     def embed_init_used(self) -> str:
@@ -111,6 +129,7 @@ class TrainConfig:
     """Optimisation (Table 8) and logging; `objective` is the only MDM/ARM loss switch."""
 
     objective: str = "mdm"  # mdm | arm
+    loss: str = "t_dce"  # MDM objective: t_dce (t ~ U, weight 1/t) | lambda_dce (k ~ U{1..L}, L/k)
     steps: int = 3000
     batch_size: int = 256
     lr: float = 3e-4
@@ -130,6 +149,7 @@ class TrainConfig:
     def __post_init__(self):
         _choice("objective", self.objective, OBJECTIVE_CHOICES)
         _choice("t_sampler", self.t_sampler, T_SAMPLER_CHOICES)
+        _choice("loss", self.loss, LOSS_CHOICES)
         _positive_int("steps", self.steps)
         _positive_int("batch_size", self.batch_size)
         _positive_int("log_every", self.log_every)

@@ -107,8 +107,9 @@ KV_CACHE = True
 
 
 def letters_only(logits_BxT):
-    """The logits with the pad output `0` excluded (-inf): a choice among the 52 letters."""
-    return logits_BxT.at[:, vocab.PAD].set(-jnp.inf)
+    """The logits with the pad output `0` (and any output beyond the toy's symbols, see
+    `ModelConfig.vocab_size`) excluded (-inf): a choice among the 52 letters."""
+    return logits_BxT.at[:, vocab.PAD].set(-jnp.inf).at[:, vocab.N_TARGETS:].set(-jnp.inf)
 
 
 def _reading(logits_BxT, tgt_id, gumbel_Bxk):
@@ -221,10 +222,11 @@ def _per_query_all(graphdef, params, x, cue, tgt, tid, g_inf, g_let, g_gen, obje
     return jax.vmap(fn, in_axes=(0,) + (None,) * 7)(params, x, cue, tgt, tid, g_inf, g_let, g_gen)
 
 
-def chunk_rows(n_sets: int, L: int, d_model: int, n_queries: int, budget_bytes: int) -> int:
-    """Queries per evaluation chunk: the generation cache (block input, q, k, v in float32) of
-    `n_sets` weight sets fits in `budget_bytes`."""
-    per_row = max(1, n_sets * L * d_model * 4 * 4)
+def chunk_rows(n_sets: int, L: int, d_model: int, n_queries: int, budget_bytes: int,
+               n_outputs: int = vocab.N_TARGETS) -> int:
+    """Queries per evaluation chunk: the generation cache (block input, q, k, v in float32)
+    and a few copies of the logits of `n_sets` weight sets fit in `budget_bytes`."""
+    per_row = max(1, n_sets * (L * d_model + n_outputs) * 4 * 4)
     return int(max(1, min(n_queries, budget_bytes // per_row)))
 
 
@@ -257,7 +259,8 @@ def evaluate_direction_stacked(graphdef, params_stack, objective: str, L: int, d
         rows = min(n, eval_cfg.batch_size)
     else:
         rows = chunk_rows(S, L, _d_model(params_stack), n,
-                          2 ** 30 if jax.default_backend() == "cpu" else 2 ** 33)
+                          2 ** 30 if jax.default_backend() == "cpu" else 2 ** 33,
+                          _n_outputs(params_stack))
     acc = []
     for i in range(0, n, rows):
         idx = np.arange(i, i + rows)
@@ -271,6 +274,11 @@ def evaluate_direction_stacked(graphdef, params_stack, objective: str, L: int, d
     cat = jax.tree.map(lambda *a: np.concatenate(a, axis=1), *acc)
     return [{proto: {m: float(v[s].astype(np.float64).mean()) for m, v in d.items()}
              for proto, d in cat.items()} for s in range(S)]
+
+
+def _n_outputs(params_stack) -> int:
+    head = params_stack.get("b_head") if isinstance(params_stack, dict) else None
+    return int(head.shape[-1]) if head is not None else vocab.N_TARGETS
 
 
 def _d_model(params_stack) -> int:

@@ -79,7 +79,31 @@ def arm_loss(logits_fn, key, x_BxL, t_eps: float = 0.0, t_sampler: str = "iid"):
     return arm_loss_from_logits(logits_fn(x_BxL), x_BxL)
 
 
+def lambda_dce_loss(logits_fn, key, x_BxL, t_eps: float = 0.0, t_sampler: str = "iid"):
+    """RADD's lambda-DCE form of L_MDM (`t_eps`, `t_sampler` unused): the number of masked
+    tokens k_b ~ U{1, ..., L}, the k_b masked positions uniform without replacement, and
+
+        L = mean_b [ (L / k_b) * sum_i 1[x_t,b,i = M] * (-log p_theta(x_0,b,i | x_t,b)) ].
+
+    The same expectation as the t-DCE form (`mdm_loss`; L/k plays the role of 1/t), with
+    another variance: the mask count is uniform rather than binomial given t."""
+    del t_eps, t_sampler
+    B, L = x_BxL.shape
+    k_n, k_pos = jax.random.split(key)
+    n_B = jax.random.randint(k_n, (B,), 1, L + 1)
+    rank_BxL = jnp.argsort(jnp.argsort(jax.random.uniform(k_pos, (B, L)), -1), -1)
+    masked_BxL = rank_BxL < n_B[:, None]
+    nll_BxL = token_nll(logits_fn(jnp.where(masked_BxL, vocab.MASK, x_BxL)), x_BxL)
+    return (jnp.sum(jnp.where(masked_BxL, nll_BxL, 0.0), -1) * (L / n_B)).mean()
+
+
 LOSSES = {"mdm": mdm_loss, "arm": arm_loss}
+MDM_LOSSES = {"t_dce": mdm_loss, "lambda_dce": lambda_dce_loss}
+
+
+def loss_for(objective: str, loss: str = "t_dce"):
+    """The training loss of an objective; `loss` picks the MDM's estimator (the ARM has one)."""
+    return MDM_LOSSES[loss] if objective == "mdm" else LOSSES[objective]
 
 
 def prediction_offset(objective: str) -> int:

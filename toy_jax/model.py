@@ -3,7 +3,9 @@
     h0 = E[x] (+ P if pos='learned')
     h1 = h0 + Dropout(W_o Attn(LN1(h0)))          Attn with RoPE on q, k (pos='rope')
     h2 = h1 + Dropout(MLP(LN2(h1)))               MLP = Linear(d, 4d) -> GELU(tanh) -> Linear(4d, d)
-    logits = W_head LN_f(h2) + b_head              over the N_TARGETS non-mask ids
+    logits = W_head LN_f(h2) + b_head              over the N_TARGETS non-mask ids (or
+                                                   `vocab_size` outputs, the first N_TARGETS
+                                                   of which are the toy's symbols)
 
 The MDM and the ARM are this same module; `ModelConfig.attention` ('full' | 'causal') is the
 only architectural difference. Attention is written out so scores and weights can be returned:
@@ -99,7 +101,7 @@ class ToyTransformer(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         d, f, V, T, L = cfg.d_model, cfg.d_model * cfg.mlp_ratio, vocab.VOCAB_SIZE, \
-            vocab.N_TARGETS, cfg.seq_len
+            cfg.n_outputs, cfg.seq_len
         k = iter(jax.random.split(rngs.params(), 16))
         emb = {"radd": lambda shape: _uniform(next(k), shape, 1.0 / math.sqrt(d)),
                "normal": lambda shape: _normal(next(k), shape, 1.0),

@@ -47,7 +47,9 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
 
     n_actions = len(p._actions)
     g = p.add_argument_group("model overrides (default: the preset's)")
-    g.add_argument("--pos", choices=C.POS_CHOICES, help="positions: rope | learned | none")
+    g.add_argument("--pos", choices=C.POS_CHOICES,
+                   help="positions of every model: rope | learned | none (default: rope; the "
+                        "quick preset gives the ARM learned positions)")
     g.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
     g.add_argument("--d-model", "--hidden", type=int, dest="d_model", help="hidden size")
     g.add_argument("--dropout", type=float, help="dropout rate")
@@ -62,7 +64,13 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
                    help="initial bias of every LayerNorm (default: --init's, 1 radd, 0 standard)")
     g.add_argument("--precision", choices=C.PRECISION_CHOICES, dest="precision",
                    help="fp32 | bf16: bf16 matmuls, fp32 weights, optimizer, LayerNorm, softmax")
+    g.add_argument("--vocab-size", type=int, dest="vocab_size", metavar="N",
+                   help="output classes (>= 53): the toy's 53 symbols plus N - 53 that never "
+                        "occur, e.g. 50257 = GPT-2's vocabulary (default: 53)")
     t = p.add_argument_group("training overrides (default: the preset's)")
+    t.add_argument("--loss", choices=C.LOSS_CHOICES, dest="loss",
+                   help="the MDM's loss: t_dce (t ~ U, weight 1/t; default) | lambda_dce "
+                        "(RADD's: k ~ U{1..L} masked tokens, weight L/k)")
     t.add_argument("--steps", type=int, help="training steps")
     t.add_argument("--batch-size", type=int, dest="batch_size")
     t.add_argument("--lr", type=float)
@@ -92,8 +100,8 @@ def config_from_args(args):
         L=args.L, preset=args.preset, model=args.model, seeds=tuple(args.seed),
         attention=args.attention, objective=args.objective,
         model_overrides=pick(["pos", "n_heads", "d_model", "dropout", "init", "rope_base",
-                              "embed_init", "ln_bias", "precision"]),
-        train_overrides=pick(["steps", "batch_size", "lr", "warmup_steps", "grad_clip",
+                              "embed_init", "ln_bias", "precision", "vocab_size"]),
+        train_overrides=pick(["loss", "steps", "batch_size", "lr", "warmup_steps", "grad_clip",
                               "weight_decay", "ema_decay", "t_eps", "t_sampler", "track_every",
                               "log_every", "ckpt_every"]),
         eval_overrides=pick(["top_k", "eval_seed"]))

@@ -33,7 +33,7 @@ import optax
 
 from toy_jax import data, tracking
 from toy_jax.configs import ModelConfig, RunConfig, TrainConfig
-from toy_jax.losses import LOSSES
+from toy_jax.losses import loss_for
 from toy_jax.model import apply, graphdef_for, init_params, merge
 
 
@@ -81,7 +81,7 @@ def init_states(mcfg: ModelConfig, tcfg: TrainConfig, seeds) -> TrainState:
 def make_step(graphdef, mcfg: ModelConfig, tcfg: TrainConfig, L: int):
     """One training step of one seed: state -> (state, (loss, grad_norm))."""
     tx = make_optimizer(tcfg)
-    objective = LOSSES[tcfg.objective]
+    objective = loss_for(tcfg.objective, tcfg.loss)
     train_Px3 = jnp.asarray(data.forward_placements(L))
 
     def step(state: TrainState, _=None):
