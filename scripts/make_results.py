@@ -519,6 +519,10 @@ def build_tables(results: Path) -> dict[str, str]:
         from diagnose_collapse import render_diagnostics
         for p in diags:
             out[p.stem] = render_diagnostics(_load(p))
+    for name in ("toy_verdict_quick", "toy_verdict_paper"):  # scripts/toy_grid.py
+        if (results / f"{name}.json").is_file():
+            from toy_jax.verdict import tables as verdict_tables
+            out.update(verdict_tables(_load(results / f"{name}.json"), name))
     for name in ("mini_pretrained", "mini_pretrained_ptft"):  # scripts/mini_table1.py (largescale miniature)
         if (results / f"{name}.json").is_file():
             from largescale_torch.mini.summary import tables as mini_tables
