@@ -184,3 +184,24 @@ def test_named_grids_cover_table2_and_the_dry_run_lists_them(tmp_path):
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
     with pytest.raises(ValueError, match="unknown grid"):
         experiments.study("nope", "paper", tmp_path, dry_run=True)
+
+
+def test_gpu_script_dry_run_lists_the_paper_grid(tmp_path):
+    """The prepared GPU command (scripts/gpu_table2_verdict.sh) as a user runs it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OUT=str(tmp_path), PYTHONPATH=str(root))
+    r = subprocess.run(["bash", "scripts/gpu_table2_verdict.sh", "--dry-run"], cwd=root,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for L in (10, 20, 30, 40):
+        assert f"vocab_gpt2   L={L:<3}" in r.stdout and f"baseline     L={L:<3}" in r.stdout
+    assert "steps=3000" in r.stdout and "seeds=8" in r.stdout
+    assert not any(tmp_path.iterdir())
+    bad = subprocess.run([sys.executable, "scripts/toy_grid.py", "--seeds", "0"], cwd=root,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

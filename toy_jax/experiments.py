@@ -97,20 +97,27 @@ def step_gflop(cfg: C.RunConfig) -> float:
     return 6.0 * per_token * t.batch_size * L * len(cfg.seeds) * len(cfg.models) / 1e9
 
 
-def describe(grid_cells, out: Path, gflop_per_s: float = 70.0) -> str:
-    """The dry-run listing: one line per cell with its state and a time estimate (training
-    only, at `gflop_per_s`, about what the 2-core development CPU reaches)."""
-    lines, total = [], 0.0
+# Effective training throughputs for the dry-run estimate: the 2-core development CPU, and one
+# H200 (the paper-preset Table 2, 4 L x 2 models x 3 seeds, trained and evaluated in 246 s).
+THROUGHPUT_GFLOP_S = {"cpu": 70.0, "gpu": 9000.0}
+
+
+def describe(grid_cells, out: Path) -> str:
+    """The dry-run listing: one line per cell with its state and a training-time estimate on
+    the development CPU and on one GPU (`THROUGHPUT_GFLOP_S`; evaluation is extra)."""
+    lines, left = [], 0.0
     for v, L, cfg in grid_cells:
         d = cell_dir(out, v, L)
-        est = step_gflop(cfg) * cfg.train.steps / gflop_per_s
+        gf = step_gflop(cfg) * cfg.train.steps
         state = "finished" if is_finished(cfg, d) else "to run"
-        total += 0.0 if state == "finished" else est
+        left += 0.0 if state == "finished" else gf
         lines.append(f"{v:<12} L={L:<3} models={','.join(m.name for m in cfg.models):<8} "
-                     f"seeds={len(cfg.seeds)} steps={cfg.train.steps} ~{est / 60:.0f} min  "
-                     f"{state}  {d}")
-    lines.append(f"{len(grid_cells)} cells; about {total / 60:.0f} min of training left at "
-                 f"{gflop_per_s:.0f} GFLOP/s (evaluation extra)")
+                     f"seeds={len(cfg.seeds)} steps={cfg.train.steps} "
+                     f"~{gf / THROUGHPUT_GFLOP_S['cpu'] / 60:.0f} min CPU, "
+                     f"~{gf / THROUGHPUT_GFLOP_S['gpu'] / 60:.1f} min GPU  {state}  {d}")
+    lines.append(f"{len(grid_cells)} cells; training left: about "
+                 f"{left / THROUGHPUT_GFLOP_S['cpu'] / 60:.0f} min on the 2-core CPU, "
+                 f"{left / THROUGHPUT_GFLOP_S['gpu'] / 60:.1f} min on one H200")
     return "\n".join(lines)
 
 
