@@ -168,9 +168,12 @@ def test_grid_runs_resumes_and_renders_a_verdict(tmp_path):
     assert set(mdm["final"]) == set(verdict.FINAL) and "rev_top3_exp" in mdm["curve"]
     assert mdm["curve"]["rev_top3_exp"]["steps"] == [2, 4]
     t = verdict.tables(rec, "v")
+    head = t["v"].splitlines()[0].split("|")
     rows = [ln for ln in t["v"].splitlines() if ln.startswith("| lambda_dce | 3 | MDM | EMA")]
-    assert len(rows) == 1 and "±" in rows[0].split("|")[9]  # the delta vs baseline
+    assert len(rows) == 1 and "±" in rows[0].split("|")[head.index(" Δ vs baseline ")]
     assert "forward completion" in t["v_forward"]
+    assert t["v_arm_positions"].count("\n| baseline | 3 |") == 1  # ARM hazard from checkpoints
+    assert verdict.plot(rec, tmp_path / "v.png").stat().st_size > 0
 
 
 def test_named_grids_cover_table2_and_the_dry_run_lists_them(tmp_path):

@@ -159,6 +159,8 @@ def study(grid_name: str, preset: str, out: Path, *, Ls=None, n_seeds=None, vari
     path = Path(verdict) if verdict else Path(out) / "verdict.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, json.dumps(rec, indent=1) + "\n")
+    if rec["cells"]:
+        log(f"figure: {V.plot(rec, path.with_suffix('.png'))}")
     log(V.forward_check(rec))
     log(f"verdict: {path}")
     return rec

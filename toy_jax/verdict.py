@@ -157,6 +157,7 @@ def _baseline(d: dict, L: int, name: str):
 def verdict_table(d: dict) -> str:
     """Variant x L x model: forward, reverse (final, peak and its step), letter-level, rank."""
     head = ["variant", "L", "model", "weights", "seeds", "fwd compl. top-3, min–max",
+            "fwd infill top-3",
             "rev top-3 (pad incl.)", "per seed", "Δ vs baseline", "rev top-3 expected",
             "peak expected @ median step", "rev letter-level top-3", "rev target rank",
             "paper rev"]
@@ -177,7 +178,7 @@ def verdict_table(d: dict) -> str:
             c["variant"], str(c["L"]), name.upper(), "EMA" if w == "ema" else "raw",
             str(len(m["seeds"])),
             f"{100 * min(fwd):.1f}–{100 * max(fwd):.1f}" if fwd else "–",
-            _ms(rev), _seeds(rev), delta, _ms(_vals(m, w, "rev_top3_exp")), _peak(m, w),
+            _ms(_vals(m, w, "fwd_infill")), _ms(rev), _seeds(rev), delta, _ms(_vals(m, w, "rev_top3_exp")), _peak(m, w),
             _ms(_vals(m, w, "rev_letter")), _ms(_vals(m, w, "rev_rank"), 1.0, 2),
             f"{PAPER_REV[c['L']]:.1f}" if name == "mdm" and c["L"] in PAPER_REV else
             ("0.0" if name == "arm" else "–")]) + " |")
@@ -225,7 +226,7 @@ def hazard_table(d: dict) -> str:
     """The ARM's knowledge of absolute position (`analysis.arm_hazard`) beside its forward
     completion, per variant and L."""
     head = ["variant", "L", "positions", "seeds", "hazard slope (0 = distance only, 1 = "
-            "absolute)", "|model − optimal hazard|", "completion implied", "completion measured"]
+            "absolute)", "mean abs. error vs optimal hazard", "completion implied", "completion measured"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in sorted(d["cells"], key=lambda c: (c["variant"] != "baseline", c["variant"], c["L"])):
         m = c["models"].get("arm")
@@ -250,3 +251,44 @@ def tables(d: dict, prefix: str) -> dict[str, str]:
             f"{prefix}_sampler": sampler_table(d),
             f"{prefix}_forward": forward_check(d),
             f"{prefix}_arm_positions": hazard_table(d)}
+
+
+def plot(d: dict, path: Path, key: str = "rev_top3_exp") -> Path:
+    """Reverse infill (`key`, pad included) over training: one panel per L, the MDM's raw and
+    EMA weights of every variant (thin: seeds; thick: their mean)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Ls = sorted({c["L"] for c in d["cells"]})
+    fig, axes = plt.subplots(1, len(Ls), figsize=(4.2 * len(Ls), 3.4), squeeze=False)
+    colors = {}
+    for ax, L in zip(axes[0], Ls):
+        for c in d["cells"]:
+            if c["L"] != L or "mdm" not in c["models"]:
+                continue
+            for w, style in (("ema", "-"), ("raw", ":")):
+                curves = _vals(c["models"]["mdm"], w, key, part="curve")
+                if not curves:
+                    continue
+                col = colors.setdefault(c["variant"], f"C{len(colors)}")
+                for cv in curves:
+                    ax.plot(cv["steps"], cv["values"], style, color=col, lw=0.5, alpha=0.35)
+                steps = curves[0]["steps"]
+                mean = np.mean([cv["values"] for cv in curves if cv["steps"] == steps], 0)
+                ax.plot(steps, mean, style, color=col, lw=2,
+                        label=f"{c['variant']} ({'EMA' if w == 'ema' else 'raw'})")
+        if L in PAPER_REV:
+            ax.axhline(PAPER_REV[L] / 100, color="k", lw=0.8, ls="--", label="paper Table 2")
+        ax.set_title(f"L = {L}")
+        ax.set_xlabel("step")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("reverse infill, expected top-3 success")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
