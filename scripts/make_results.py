@@ -515,8 +515,7 @@ def build_tables(results: Path) -> dict[str, str]:
         out["collapse_classify"] = collapse
     diags = sorted(results.glob("collapse_diagnostics_*.json"))
     if diags:  # per-step diagnostics of `scripts/diagnose_collapse.py train`, one table each
-        sys.path.insert(0, str(ROOT / "scripts"))
-        from diagnose_collapse import render_diagnostics
+        from toy_jax.collapse import render_diagnostics
         for p in diags:
             out[p.stem] = render_diagnostics(_load(p))
     for name in ("toy_verdict_quick", "toy_verdict_paper"):  # scripts/toy_grid.py

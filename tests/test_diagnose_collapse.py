@@ -1,5 +1,5 @@
-"""scripts/diagnose_collapse.py: the collapse classifier on constructed runs, and a tiny
-diagnostics run end to end."""
+"""scripts/diagnose_collapse.py (logic in toy_jax.collapse): the collapse classifier on
+constructed runs, and a tiny diagnostics run end to end."""
 from __future__ import annotations
 
 import json
@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from toy_jax import collapse as dc
 from toy_jax.configs import make_config
 from toy_jax.evaluate import COLLAPSE_BELOW, LEARNED_AT, forward_status
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "diagnose_collapse.py"
-sys.path.insert(0, str(ROOT / "scripts"))
-import diagnose_collapse as dc  # noqa: E402
 
 
 def _constructed_run(out: Path, weights: dict, fwd_completion: dict | None) -> Path:
