@@ -1,24 +1,17 @@
 """The tables of RESULTS.md and README.md are regenerated from results/ and must match (JSON only)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from toy_jax import results_docs as mr  # scripts/make_results.py
+from toy_jax import results_tables as rt
+from toy_jax import shared_runs as dg  # scripts/digest_shared_runs.py
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_make_results():
-    spec = importlib.util.spec_from_file_location("make_results", ROOT / "scripts" / "make_results.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mr = _load_make_results()
 
 
 @pytest.mark.parametrize("doc", ["RESULTS.md", "README.md", "toy_jax/README.md"])
@@ -63,7 +56,7 @@ def test_paper_constants_agree_with_the_package():
     tree = ast.parse((ROOT / "toy_jax" / "analysis.py").read_text())
     values = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
               and any(getattr(t, "id", None) == "PAPER_TABLE2" for t in node.targets)]
-    assert values == [mr.PAPER_TABLE2]
+    assert values == [rt.PAPER_TABLE2]
 
 
 def test_every_results_json_carries_provenance():
@@ -78,20 +71,12 @@ def test_every_results_json_carries_provenance():
 
 
 def test_spread_and_per_seed_format():
-    assert mr.spread([0.1, 0.2, 0.6]) == "30.0 (10.0–60.0)"
-    assert mr.spread([0.5]) == "50.0"
-    assert mr.per_seed([0.0, 0.975, 0.0]) == "0.0 / 97.5 / 0.0"
-
-
-def _load_digest():
-    spec = importlib.util.spec_from_file_location("digest_shared_runs", ROOT / "scripts" / "digest_shared_runs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    assert rt.spread([0.1, 0.2, 0.6]) == "30.0 (10.0–60.0)"
+    assert rt.spread([0.5]) == "50.0"
+    assert rt.per_seed([0.0, 0.975, 0.0]) == "0.0 / 97.5 / 0.0"
 
 
 def test_digest_tracked_peak_and_last():
-    dg = _load_digest()
     rows = [{"model": "mdm", "seed": 0, "step": s, "infill_rev_greedy_acc": a, "infill_fwd_greedy_acc": f}
             for s, a, f in ((50, 0.0, 0.1), (100, 0.6, 0.5), (150, 0.05, 0.9))]
     rows.append({"model": "mdm", "seed": 0, "step": 150, "loss": 1.0})  # a loss-only row is skipped
@@ -103,7 +88,6 @@ def test_digest_tracked_peak_and_last():
 
 
 def test_digest_cli_bad_input_is_one_line(tmp_path, capsys):
-    dg = _load_digest()
     assert dg.main(["--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "d.json")]) == 2
     assert dg.main(["--runs", str(tmp_path), "--out", str(tmp_path / "d.json")]) == 1
     err = capsys.readouterr().err.strip().splitlines()

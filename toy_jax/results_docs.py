@@ -1,0 +1,285 @@
+"""Build the tables of RESULTS.md (and README.md's "What we measured") from the JSON files in results/.
+
+    python scripts/make_results.py                 # rewrite the marked tables in RESULTS.md and README.md
+    python scripts/make_results.py --check         # exit 1 if a marked table differs from what results/ gives
+    python scripts/make_results.py --figures       # also draw the figures made from the GPU-run digest
+    python scripts/make_results.py --record-rerun /tmp/xmachine_L10/table2.json \\
+        --rerun-command "..." --rerun-commit 1309a87 --out results/xmachine_L10_amd_epyc.json
+    python scripts/make_results.py --record-table2 runs/table2_quick_v3 \\
+        --rerun-command "..." --rerun-commit feeb683 --out results/table2_quick_v3.json
+
+A table lives in a marked block, `<!-- table:NAME -->` ... `<!-- /table:NAME -->`; only the text
+between the markers is generated, the prose around it is written by hand. Every number in a
+generated table comes from a file in results/ (each carries the command that produced it, the
+code commit, the platform and the date; see `provenance` in each file). A block whose table
+cannot be built from results/ is an error, so a document cannot keep a stale table.
+
+Seed spread is the uncertainty shown: cells are per-seed values or mean (lowest–highest seed).
+
+The builders are in `toy_jax.results_tables`; this module maps results files to blocks,
+rewrites the documents, records reruns into results/ and draws the digest's figures. It is the
+logic of scripts/make_results.py (which only calls `main`).
+"""
+from __future__ import annotations
+
+import json
+import platform as _platform
+import re
+import sys
+from pathlib import Path
+
+from toy_jax.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
+from toy_jax.results_tables import (
+    DIRS,
+    VARIANT_ORDER,
+    ResultsError,
+    ablations,
+    collapse_classify,
+    cpu_paper_seed0,
+    h200_letters,
+    h200_rerun,
+    h200_table2,
+    h200_variants,
+    mechanism_corr,
+    mechanism_fig5,
+    quick_table2,
+    quick_table2_letter,
+    readme_toy,
+    toy_quick_L20,
+    xmachine,
+    xmachine_summary,
+)
+
+PROG = "make_results.py"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("RESULTS.md", "README.md", "toy_jax/README.md")
+BLOCK_RE = re.compile(r"(<!-- table:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
+GPU_DIGEST = "h200_2026-11-28.json"
+
+
+def _load(path: Path) -> dict:
+    if not path.is_file():
+        raise ResultsError(f"missing results file: {path}")
+    return json.loads(path.read_text())
+
+
+# ------------------------------------------------------------------------------ driver
+def build_tables(results: Path) -> dict[str, str]:
+    """Every table that results/ can give, by block name."""
+    out: dict[str, str] = {}
+    quick = _load(results / "table2_quick.json")
+    out["quick_table2"] = quick_table2(quick)
+    out["toy_quick_L20"] = toy_quick_L20(quick)
+    out["cpu_paper_L20_seed0"] = cpu_paper_seed0(_load(results / "table2_paper_L20_seed0.json"))
+    out["ablations_quick"] = ablations(_load(results / "ablations_quick.json"))
+    analysis = _load(results / "figures" / "analysis.json")
+    stdinit = _load(results / "figures_paper_L20_stdinit" / "analysis.json")
+    out["mechanism_corr"] = mechanism_corr(analysis, stdinit)
+    out["mechanism_fig5"] = mechanism_fig5(analysis, stdinit)
+    if (results / GPU_DIGEST).is_file():
+        dig = _load(results / GPU_DIGEST)
+        out["h200_table2"] = h200_table2(dig)
+        curves = _load(results / GPU_DIGEST.replace(".json", "_curves.json"))["curves"]
+        out["h200_variants"] = h200_variants(dig, curves)
+        out["h200_letters"] = h200_letters(dig)
+        out["h200_rerun"] = h200_rerun(dig)
+        out["readme_toy"] = readme_toy(dig, quick)
+    reruns = [_load(p) for p in sorted(results.glob("xmachine_L10_*.json"))]
+    reruns.sort(key=lambda r: r["provenance"]["date"])
+    if reruns:
+        out["xmachine_L10"] = xmachine(quick, reruns)
+        out["xmachine_L10_summary"] = xmachine_summary(quick, reruns)
+    collapse = collapse_classify(sorted(results.glob("collapse_*.json")))
+    if collapse:
+        out["collapse_classify"] = collapse
+    diags = sorted(results.glob("collapse_diagnostics_*.json"))
+    if diags:  # per-step diagnostics of `scripts/diagnose_collapse.py train`, one table each
+        from toy_jax.collapse import render_diagnostics
+        for p in diags:
+            out[p.stem] = render_diagnostics(_load(p))
+    for name in ("toy_verdict_quick", "toy_verdict_paper"):  # scripts/toy_grid.py
+        if (results / f"{name}.json").is_file():
+            from toy_jax.verdict import tables as verdict_tables
+            out.update(verdict_tables(_load(results / f"{name}.json"), name))
+    for name in ("mini_pretrained", "mini_pretrained_ptft"):  # scripts/mini_table1.py (largescale miniature)
+        if (results / f"{name}.json").is_file():
+            from largescale_torch.mini.summary import tables as mini_tables
+            out.update(mini_tables(_load(results / f"{name}.json"), name))
+    if (results / "table2_quick_v2.json").is_file():  # RADD init (the default at its commit)
+        out["quick_table2_letter"] = quick_table2_letter(_load(results / "table2_quick_v2.json"))
+    if (results / "table2_quick_v3.json").is_file():  # GPT-2 init, the later default
+        out["quick_table2_letter_std"] = quick_table2_letter(_load(results / "table2_quick_v3.json"))
+    return out
+
+
+def update(text: str, tables: dict[str, str], where: str = "document") -> str:
+    """Replace the body of every marked block in `text` with its generated table."""
+    def sub(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in tables:
+            raise ResultsError(f"{where}: block '{name}' has no table in results/")
+        return m.group(1) + tables[name] + m.group(4)
+    return BLOCK_RE.sub(sub, text)
+
+
+def provenance_here(command: str, commit: str) -> dict:
+    """Command, code commit, platform (CPU model, library versions) and date of a run made here."""
+    import os
+
+    from toy_jax import provenance as pv
+
+    xla = os.environ.get("XLA_FLAGS", "")
+    return {"command": command, "commit": commit,
+            "platform": f"CPU {pv.cpu_model()}, {pv.usable_cores()} of {os.cpu_count()} cores "
+                        f"usable; python {_platform.python_version()}, "
+                        + ", ".join(f"{k} {v}" for k, v in pv.library_versions().items())
+                        + (f"; XLA_FLAGS={xla}" if xla else ""),
+            "date": pv.utc_now()}
+
+
+def draw_figures(results: Path, out_dir: Path) -> list[Path]:
+    """Reverse (and forward) greedy infill accuracy over training, every seed, from the digest's curves."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = _load(results / GPU_DIGEST.replace(".json", "_curves.json"))["curves"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def panel(ax, seeds: dict, key: str, title: str):
+        import numpy as np
+        ys = []
+        for s in sorted(seeds, key=int):
+            c = seeds[s]
+            ax.plot(c["step"], c[key], lw=0.8, alpha=0.6, label=f"seed {s}")
+            ys.append(c[key])
+        n = min(len(y) for y in ys)
+        mean = np.mean([y[:n] for y in ys], axis=0)
+        ax.plot(seeds[sorted(seeds, key=int)[0]]["step"][:n], mean, "k-", lw=2.2, label="mean")
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+
+    # One variant, all 8 seeds: forward and reverse, raw and EMA weights.
+    std = curves["paper_L20_mdm_8seeds/standard"]["mdm"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for i, (w, pre) in enumerate((("raw", ""), ("EMA", "ema_"))):
+        panel(axes[i, 0], std, pre + "infill_fwd_greedy_acc", f"forward greedy infill accuracy ({w})")
+        panel(axes[i, 1], std, pre + "infill_rev_greedy_acc", f"reverse greedy infill accuracy ({w})")
+    axes[0, 1].legend(fontsize=7, ncol=2)
+    fig.suptitle("MDM, L = 20, Table 8 settings, `--init standard`, seeds 0–7 (H200; pad output allowed)",
+                 fontsize=10)
+    fig.tight_layout()
+    p = out_dir / "h200_standard_L20_over_training.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p)
+
+    # Every variant: reverse greedy infill accuracy (raw weights), all seeds and the mean.
+    names = [f"paper_L20_mdm_8seeds/{n}" for n in VARIANT_ORDER
+             if f"paper_L20_mdm_8seeds/{n}" in curves] + ["bf16_partial_L20/radd"]
+    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(15, 7), sharex=True, sharey=True)
+    for ax, name in zip(axes.flat, names):
+        panel(ax, curves[name]["mdm"], "infill_rev_greedy_acc", name.split("/", 1)[1]
+              + (" (bf16 forward)" if name.startswith("bf16") else ""))
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("reverse greedy infill accuracy (raw)")
+    fig.suptitle("MDM, L = 20, Table 8 settings: reverse greedy infill accuracy over training, "
+                 "8 seeds per variant (H200; thin: seeds, black: mean)", fontsize=10)
+    fig.tight_layout()
+    p = out_dir / "h200_variants_L20_reverse_over_training.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p)
+    return written
+
+
+def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:
+    """Copy a reproduce_table2.py run (table2.json + every L's per-seed results.json) into results/."""
+    from toy_jax.evaluate import forward_status
+
+    t2 = json.loads((run_root / "table2.json").read_text())
+    rec = {k: t2[k] for k in ("preset", "seeds", "wall_s") if k in t2}
+    rec["L"] = {}
+    for L, rel in sorted(t2["runs"].items(), key=lambda kv: int(kv[0])):
+        res = json.loads((run_root / f"L{L}" / "results.json").read_text())
+        ps = {}
+        for seed, models in res["per_seed"].items():
+            ps[seed] = {}
+            for name, m in models.items():
+                blocks = {"raw": m, **({"ema": m["ema"]} if m.get("ema") else {})}
+                ps[seed][name] = {w: {d: {p: {k: round(float(v), 6) for k, v in b[d][p].items()
+                                                 if isinstance(v, (int, float))}
+                                          for p in b[d]} for d in DIRS}
+                                  for w, b in blocks.items()}
+        head = {m: res.get("headline", {}).get(m, "raw") for m in next(iter(ps.values()))}
+        rec["L"][L] = {"per_seed": ps, "status": {
+            m: {s: forward_status(ps[s][m][head[m]]["forward"]["completion"]["topk_success"])
+                for s in ps} for m in head}}
+    rec["provenance"] = provenance_here(command, commit)
+    out.write_text(json.dumps(rec, indent=1) + "\n")
+
+
+def record_rerun(table_json: Path, command: str, commit: str, out: Path) -> None:
+    """Copy a reproduce_table2.py JSON into results/ with the provenance of this machine."""
+    src = json.loads(table_json.read_text())
+    rec = {k: src[k] for k in ("preset", "seeds", "top3_success", "wall_s") if k in src}
+    rec["provenance"] = provenance_here(command, commit)
+    out.write_text(json.dumps(rec, indent=1) + "\n")
+
+
+def _main(argv=None) -> int:
+    ap = OneLineParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=ROOT / "results")
+    ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / d for d in DOCS])
+    ap.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
+    ap.add_argument("--figures", action="store_true", help="also draw the GPU-run figures")
+    ap.add_argument("--record-rerun", type=Path, help="a reproduce_table2.py table JSON to record")
+    ap.add_argument("--record-table2", type=Path,
+                    help="a reproduce_table2.py --out directory to record with per-seed readings")
+    ap.add_argument("--rerun-command", default="")
+    ap.add_argument("--rerun-commit", default="")
+    ap.add_argument("--out", type=Path, help="with --record-rerun: where to write")
+    args = ap.parse_args(argv)
+    try:
+        for flag, src, record in (("--record-table2", args.record_table2, record_table2),
+                                  ("--record-rerun", args.record_rerun, record_rerun)):
+            if src:
+                if not args.out or not args.rerun_command or not args.rerun_commit:
+                    print(f"error: {flag} needs --out, --rerun-command and --rerun-commit",
+                          file=sys.stderr)
+                    return 2
+                record(src, args.rerun_command, args.rerun_commit, args.out)
+                print(f"wrote {args.out}")
+                return 0
+        tables = build_tables(args.results)
+        stale = []
+        for doc in args.docs:
+            text = doc.read_text()
+            new = update(text, tables, str(doc))
+            if new != text:
+                stale.append(doc)
+                if not args.check:
+                    doc.write_text(new)
+        if args.figures:
+            for p in draw_figures(args.results, args.results / "figures"):
+                print(f"wrote {p}")
+    except (ResultsError, OSError, KeyError, json.JSONDecodeError) as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    if args.check:
+        for doc in stale:
+            print(f"{doc}: tables differ from results/ (run python scripts/make_results.py)")
+        return 1 if stale else 0
+    for doc in stale:
+        print(f"updated {doc}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """scripts/make_results.py. Exit codes: 0 done (with --check: every table up to date),
+    1 a difference (--check) or unusable results/, 2 bad arguments, 130 Ctrl-C."""
+    return run_main(PROG, _main, argv)
