@@ -1,5 +1,6 @@
-"""scripts/reproduce_table2.py, scripts/ablations.py and scripts/make_figures.py end to end on a
-tiny configuration, and their one-line errors on bad input."""
+"""scripts/reproduce_table2.py, scripts/ablations.py and scripts/make_figures.py (logic in
+toy_jax.table2, toy_jax.ablations, toy_jax.figures) end to end on a tiny configuration, and
+their one-line errors on bad input."""
 import json
 import shutil
 import subprocess
@@ -9,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from toy_jax import ablations
+from toy_jax import figures as make_figures
+from toy_jax import table2 as reproduce_table2
 
-import ablations  # noqa: E402
-import make_figures  # noqa: E402
-import reproduce_table2  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = ["--steps", "2", "--d-model", "8", "--batch-size", "4", "--warmup", "1",
         "--no-progress"]

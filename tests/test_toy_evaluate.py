@@ -74,11 +74,7 @@ def test_summary_flags_seeds_that_did_not_learn():
 
 
 def test_table2_lists_the_letter_level_rows():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import reproduce_table2
+    from toy_jax import table2 as reproduce_table2
 
     res = _results({0: 0.99, 1: 0.97})
     res["per_seed"] = {s: {"mdm": v["mdm"], "arm": copy.deepcopy(v["mdm"])}

@@ -10,18 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from toy_jax import ablations, bench, train
 from toy_jax.cli import UsageError, run_main
+from toy_jax import figures as make_figures
+from toy_jax import summarize as summarize_runs
+from toy_jax import table2 as reproduce_table2
+
+from interruptible import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import ablations  # noqa: E402
-import make_figures  # noqa: E402
-import reproduce_table2  # noqa: E402
-import summarize_runs  # noqa: E402
-
-from toy_jax import bench, train  # noqa: E402
-from interruptible import default_sigint  # noqa: E402
 
 
 def _one_line(capsys) -> str:
@@ -71,10 +68,10 @@ def _interrupt(*a, **k):
 
 @pytest.mark.parametrize("mod,target,argv", [
     (train, "toy_jax.rundir.run_experiment", ["--L", "3", "--steps", "1"]),
-    (reproduce_table2, "reproduce_table2.run_table", ["--L", "3"]),
-    (ablations, "ablations.run_ablations", ["--L", "3"]),
-    (make_figures, "make_figures.make_figures", ["--runs", "."]),
-    (summarize_runs, "summarize_runs.summarize", None),
+    (reproduce_table2, "toy_jax.table2.run_table", ["--L", "3"]),  # scripts/reproduce_table2.py
+    (ablations, "toy_jax.ablations.run_ablations", ["--L", "3"]),  # scripts/ablations.py
+    (make_figures, "toy_jax.figures.make_figures", ["--runs", "."]),  # scripts/make_figures.py
+    (summarize_runs, "toy_jax.summarize.summarize", None),  # scripts/summarize_runs.py
     (bench, "toy_jax.bench.setup_jax", ["--no-torch"]),  # scripts/bench_toy.py's main
 ])
 def test_every_toy_cli_exits_130_on_ctrl_c(mod, target, argv, tmp_path, monkeypatch, capsys):
