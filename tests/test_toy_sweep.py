@@ -1,4 +1,5 @@
-"""scripts/sweep.py: a tiny grid end to end, resume, dry run, and bad variant flags."""
+"""scripts/sweep.py (logic in toy_jax.sweep): a tiny grid end to end, resume, dry run, and bad
+variant flags."""
 import json
 import subprocess
 import sys
@@ -6,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from toy_jax import sweep
 
-import sweep  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = ["--preset", "quick", "--L", "3", "--seeds", "0", "1", "--d-model", "8", "--steps", "4",
         "--batch-size", "4", "--track-every", "2", "--no-progress"]
