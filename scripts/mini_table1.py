@@ -3,96 +3,20 @@
     python scripts/mini_table1.py [--seeds 1 2 ... 8] [--workers 2] [--runs runs/mini_pretrained] \
         [--out results/mini_pretrained] [--data-dir DIR]
 
-Writes OUT.md (exact match beside the paper's Table 1, entity ranks with chance, positive control,
-Figure 7 controls), OUT.json (per-seed records, config, provenance, wall time) and OUT.png, and one
-run directory per model family, seed and dataset under --runs (rerun the command to resume).
-`--pretrain-steps 0` skips stage 1 (the earlier from-scratch SFT-only miniature).
-See largescale_torch/mini/ and largescale_torch/README.md ("Miniature Table 1").
+Writes OUT.md, OUT.json and OUT.png, and one run directory per model family, seed and dataset
+under --runs (rerun the command to resume). The flags: `largescale_torch.mini.cli`; the
+miniature: largescale_torch/mini/ and largescale_torch/README.md ("Miniature Table 1").
 Exit codes: 0 done, 2 bad arguments, 1 runtime failure, 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
-import json
-import shlex
 import sys
 from pathlib import Path
 
-from largescale_torch.analyze import OneLineParser
-from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRUPTED, ConfigError
-from largescale_torch.mini.run import FAMILIES, MiniConfig
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-INT_FIELDS = ("n_pairs", "hidden", "layers", "heads", "mentions", "pretrain_steps", "pretrain_batch", "seq_len",
-              "epochs", "batch_size", "evals")
-
-
-def build_parser() -> OneLineParser:
-    d = MiniConfig()
-    p = OneLineParser(prog="python scripts/mini_table1.py", description=__doc__.splitlines()[0])
-    p.add_argument("--runs", default="runs/mini_pretrained", help="root of the run directories")
-    p.add_argument("--out", default="results/mini_pretrained", help="writes OUT.md, OUT.json and OUT.png")
-    p.add_argument("--data-dir", default=None, help="Berglund et al. data (default: $REVERSAL_CURSE_DATA)")
-    p.add_argument("--seeds", type=int, nargs="+", default=list(d.seeds), help="initialisation and training seeds")
-    p.add_argument("--families", nargs="+", default=list(d.families), help=f"any of {', '.join(FAMILIES)}")
-    p.add_argument("--datasets", nargs="+", default=list(d.datasets), help="any of the three datasets")
-    for name in INT_FIELDS:
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
-                       help=f"MiniConfig.{name} (default {getattr(d, name)})")
-    p.add_argument("--lr", type=float, default=d.lr, help="finetuning AdamW learning rate")
-    p.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="pretraining AdamW learning rate")
-    p.add_argument("--rope-theta", type=float, default=d.rope_theta, help="RoPE base")
-    p.add_argument("--finetune-objective", default=d.finetune_objective, help="sft (the paper's) or pretrain "
-                   "(each model's pretraining loss over prompt + answer)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker process")
-    p.add_argument("--render-only", action="store_true", help="redraw OUT.md and OUT.png from OUT.json")
-    return p
-
-
-def main(argv=None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    try:
-        cfg = MiniConfig(**{k: getattr(args, k) for k in INT_FIELDS}, ffn=4 * args.hidden, lr=args.lr,
-                         pretrain_lr=args.pretrain_lr, rope_theta=args.rope_theta,
-                         finetune_objective=args.finetune_objective, seeds=tuple(args.seeds),
-                         families=tuple(args.families), datasets=tuple(args.datasets))
-        cfg.validate()
-        if args.workers < 1 or args.threads < 1:
-            raise ConfigError(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
-        out = Path(args.out)
-        if not out.parent.is_dir():
-            raise ConfigError(f"{out.parent} does not exist")
-    except ConfigError as err:
-        print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_BAD_ARGS
-    from largescale_torch.mini.report import plot, render_markdown
-    from largescale_torch.mini.run import run_mini
-
-    command = "python scripts/mini_table1.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
-    try:
-        if args.render_only:
-            result = json.loads(out.with_name(out.name + ".json").read_text())
-        else:
-            result = run_mini(cfg, args.runs, args.data_dir, args.workers, progress=True, threads=args.threads)
-            result["command"] = command.strip()
-        md = render_markdown(result)
-        for suffix, text in ((".json", json.dumps(result, indent=1)), (".md", md)):
-            tmp = out.with_name(out.name + suffix + ".tmp")
-            tmp.write_text(text + "\n")
-            tmp.replace(out.with_name(out.name + suffix))
-        plot(result, out.with_name(out.name + ".png"))
-    except KeyboardInterrupt:
-        print(f"{p.prog}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except ConfigError as err:
-        print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_BAD_ARGS
-    except (ValueError, OSError, RuntimeError, FloatingPointError, KeyError) as err:
-        print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_FAILURE
-    print(md)
-    return 0
-
+from largescale_torch.mini.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -313,14 +313,10 @@ def test_evaluation_reports_forward_passes_and_decoding(preset, data_dir):  # no
 
 
 def test_bench_script_smoke(data_dir, tmp_path, capsys):  # noqa: F811
-    import importlib.util
+    """scripts/bench_sampler.py's main (largescale_torch.bench_sampler)."""
     import json
 
-    from test_largescale_common import REPO
-
-    spec = importlib.util.spec_from_file_location("bench_sampler", REPO / "scripts" / "bench_sampler.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    from largescale_torch import bench_sampler as script
     assert script.main(["--taus", "0", "--data-dir", data_dir]) == 2
     assert script.main(["--run", str(tmp_path), "--data-dir", data_dir]) == 2  # not a run directory
     out = tmp_path / "bench"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from test_largescale_common import REPO, data_dir  # noqa: F401
+from test_largescale_common import data_dir  # noqa: F401
 
 from largescale_torch.constants import ConfigError
 from largescale_torch.mini.pretrain import init_models, llada_config, pack, pretrain
@@ -68,12 +68,10 @@ def test_tiny_miniature_end_to_end(tmp_path, data_dir):  # noqa: F811
 
 
 def _script():
-    import importlib.util
+    """scripts/mini_table1.py's module (it only calls largescale_torch.mini.cli.main)."""
+    from largescale_torch.mini import cli
 
-    spec = importlib.util.spec_from_file_location("mini_table1", REPO / "scripts" / "mini_table1.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return cli
 
 
 @pytest.mark.parametrize("argv,needle", [
