@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from toy_jax.cli import OneLineParser as _Parser, UsageError, run_main
-from toy_jax.table2 import add_override_flags, finished_or_run, overrides
+from toy_jax.cli import OneLineParser as _Parser, run_main
+from toy_jax.table2 import add_override_flags, finished_or_run, overrides, run_and_print
 
 PROG = "ablations.py"
 # name -> (model, attention override, model-config overrides, description)
@@ -161,20 +161,12 @@ def _main(argv) -> int:
     table = args.table or out / "ablations.md"
     mo, to = overrides(args)
     command = "python scripts/ablations.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    import logging
 
-    logging.getLogger("absl").setLevel(logging.WARNING)
-    try:
+    def body():
         if args.baselines_from is not None and not args.baselines_from.is_dir():
             raise ValueError(f"--baselines-from {args.baselines_from} is not a directory")
         run_ablations(args.variants, args.L, args.preset, args.seeds, out, table, mo, to,
                       not args.no_progress, command.strip(), args.baselines_from)
-    except ValueError as e:  # a bad config, or another run's config in a run directory
-        raise UsageError(str(e)) from e
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"finished runs and checkpoints are kept in {out}; rerun the "
-                                "same command to resume") from None
-    print(table.read_text())
-    print(f"table: {table}")
-    return 0
+
+    return run_and_print(body, out, table)
 

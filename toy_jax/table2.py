@@ -187,15 +187,26 @@ def _main(argv) -> int:
     mo, to = overrides(args)
     command = "python scripts/reproduce_table2.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    import logging
 
-    logging.getLogger("absl").setLevel(logging.WARNING)
-    try:
+    def body():
         if len(set(args.L)) != len(args.L):
             raise ValueError(f"--L has duplicates: {args.L}")
         run_table(args.L, args.preset, args.seeds, out, table, mo, to,
                   not args.no_progress, command.strip())
-    except ValueError as e:  # a bad config, or another run's config in a run directory
+
+    return run_and_print(body, out, table)
+
+
+def run_and_print(body, out: Path, table: Path) -> int:
+    """`body()` trains into `out` and writes `table`, which is then printed; a ValueError (a bad
+    config, another run's config in a run directory) is a UsageError, Ctrl-C says what is kept.
+    Shared by scripts/reproduce_table2.py and scripts/ablations.py."""
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    try:
+        body()
+    except ValueError as e:
         raise UsageError(str(e)) from e
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"finished runs and checkpoints are kept in {out}; rerun the "
