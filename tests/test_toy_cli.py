@@ -26,9 +26,10 @@ def test_cli_end_to_end_and_bad_input(tmp_path):
             for proto in ("infill", "completion"):
                 for w in (res["models"][name], res["models"][name]["ema"]):
                     m = w[d][proto]
-                    assert set(m) == {"topk_success", "greedy_acc", "p_target", "rank"}
-                    assert all(0.0 <= m[k] <= 1.0 for k in ("topk_success", "greedy_acc",
-                                                           "p_target"))
+                    extra = {"topk_expected", "topk_uniform", "in_topk"}
+                    assert set(m) == {"topk_success", "greedy_acc", "p_target", "rank"} | (
+                        extra if proto == "infill" else set())
+                    assert all(0.0 <= m[k] <= 1.0 for k in set(m) - {"rank"})
     assert res["headline"] == {"mdm": "ema", "arm": "raw"}
     assert (out / "config.json").exists() and (out / "metrics.jsonl").exists()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
