@@ -37,6 +37,7 @@ FINAL = {  # digest key -> (direction, reading, metric) in results.json
     "rev_completion": ("reverse", "completion", "topk_success"),
 }
 CURVES = {"rev_top3_exp": "infill_rev_topk_expected", "rev_greedy": "infill_rev_greedy_acc",
+          "rev_p": "infill_rev_p_target", "rev_in_top3": "infill_rev_in_topk",
           "rev_letter_greedy": "infill_rev_letter_greedy_acc"}
 WEIGHTS = ("raw", "ema")
 
@@ -126,11 +127,11 @@ def _seeds(v: list[float], scale: float = 100.0) -> str:
     return " ".join(f"{x * scale:.0f}" for x in v) if v else "–"
 
 
-def _peak(model: dict, w: str, key: str = "rev_top3_exp") -> str:
+def _peak(model: dict, w: str, key: str = "rev_top3_exp", scale: float = 1.0) -> str:
     cs = _vals(model, w, key, part="curve")
     if not cs:
         return "–"
-    peaks = [c["peak"] for c in cs]
+    peaks = [c["peak"] * scale for c in cs]
     steps = [c["peak_step"] for c in cs]
     return f"{_ms(peaks)} @ {int(np.median(steps))}"
 
@@ -186,20 +187,26 @@ def verdict_table(d: dict) -> str:
 
 
 def sampler_table(d: dict, variant: str = "baseline") -> str:
-    """The MDM's final reverse infill under the readings of "sample from the top k"."""
-    head = ["L", "weights", "top-3 sampled", "top-3 expected", "top-3 uniform", "greedy",
-            "p(target)", "paper"]
+    """The MDM's reverse infill under the readings of "sample from the top k": the final value
+    (evaluation) and the peak over training with its median step (in-loop tracking)."""
+    readings = (("top-3 sampled", "rev_top3", None), ("top-3 expected", "rev_top3_exp",
+                                                       "rev_top3_exp"),
+                ("top-3 uniform", "rev_top3_unif", "rev_in_top3"),
+                ("greedy", "rev_greedy", "rev_greedy"), ("p(target)", "rev_p", "rev_p"))
+    head = ["L", "weights"] + [f"{r[0]}: final / peak" for r in readings] + ["paper"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in sorted(d["cells"], key=lambda c: c["L"]):
         if c["variant"] != variant or "mdm" not in c["models"]:
             continue
         m = c["models"]["mdm"]
         for w in ("ema", "raw"):
-            lines.append("| " + " | ".join(
-                [str(c["L"]), "EMA" if w == "ema" else "raw"]
-                + [_ms(_vals(m, w, k)) for k in ("rev_top3", "rev_top3_exp", "rev_top3_unif",
-                                                  "rev_greedy", "rev_p")]
-                + [f"{PAPER_REV.get(c['L'], float('nan')):.1f}"]) + " |")
+            cells = []
+            for _, fin, cur in readings:
+                scale = 1.0 / 3.0 if cur == "rev_in_top3" else 1.0
+                peak = _peak(m, w, cur, scale) if cur else "–"
+                cells.append(f"{_ms(_vals(m, w, fin))} / {peak}")
+            lines.append("| " + " | ".join([str(c["L"]), "EMA" if w == "ema" else "raw"]
+                                           + cells + [f"{PAPER_REV.get(c['L'], 0):.1f}"]) + " |")
     return "\n".join(lines)
 
 
