@@ -1,7 +1,9 @@
 """The tables of RESULTS.md and README.md are regenerated from results/ and must match (JSON only)."""
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -63,7 +65,8 @@ def test_every_results_json_carries_provenance():
     for name in ("table2_quick.json", "ablations_quick.json", "table2_paper_L20_seed0.json"):
         prov = json.loads((ROOT / "results" / name).read_text())["provenance"]
         assert {"command", "commit", "platform", "date"} <= set(prov)
-    dig = json.loads((ROOT / "results" / mr.GPU_DIGEST).read_text())
+    (digest,) = {e["inputs"][0] for e in mr.load_manifest()["tables"] if e["builder"] == "h200_table2"}
+    dig = json.loads((ROOT / "results" / digest).read_text())
     assert {"code_commit", "platform"} <= set(dig["runs_of"])
     assert {"command", "commit", "date"} <= set(dig["digest"])
     for f in (ROOT / "results").glob("xmachine_L10_*.json"):
@@ -102,3 +105,55 @@ def test_make_results_check_fails_on_a_stale_table(tmp_path, capsys):
     assert "stale" in doc.read_text()  # --check does not write
     assert mr.main(["--docs", str(doc)]) == 0
     assert mr.main(["--docs", str(doc), "--check"]) == 0
+
+
+def _strings_in_code(path: Path) -> set[str]:
+    """The string constants of a module, docstrings left out."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return {n.value for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs}
+
+
+def test_result_files_are_named_by_the_manifest_only():
+    """Every input of the manifest is in results/ (or its entry is optional), and no code of the
+    table driver or builders names a results file."""
+    manifest = mr.load_manifest()
+    inputs = {i for e in manifest["tables"] + manifest["figures"] for i in e["inputs"]}
+    for e in manifest["tables"] + manifest["figures"]:
+        if not e.get("optional"):
+            for i in e["inputs"]:
+                assert list((ROOT / "results").glob(i)), i
+    code = _strings_in_code(ROOT / "toy_jax" / "results_docs.py") | _strings_in_code(
+        ROOT / "toy_jax" / "results_tables.py")
+    stems = {Path(i).stem for i in inputs if "*" not in i}
+    named = [s for s in code if s in stems or any(
+        fnmatch.fnmatch(token, Path(i).name) for token in re.findall(r"[\w.*-]+\.json", s)
+        for i in inputs)]
+    assert not named, named
+
+
+def test_manifest_entries(tmp_path):
+    """An optional entry without its file gives no block; a required one is an error; a bad
+    entry is refused when the manifest is read."""
+    (tmp_path / "a.json").write_text(json.dumps({"top3_success": {}}))
+    entry = {"block": "t", "builder": "quick_table2", "inputs": ["missing.json"]}
+    assert mr.build_tables(tmp_path, {"tables": [{**entry, "optional": True}]}) == {}
+    with pytest.raises(mr.ResultsError, match="missing results file"):
+        mr.build_tables(tmp_path, {"tables": [entry]})
+    assert set(mr.build_tables(tmp_path, {"tables": [{**entry, "inputs": ["a.json"]}]})) == {"t"}
+    with pytest.raises(mr.ResultsError, match="built twice"):
+        mr.build_tables(tmp_path, {"tables": [{**entry, "inputs": ["a.json"]}] * 2})
+    for bad, why in (({**entry, "builder": "nope"}, "unknown builder"),
+                     ({"builder": "quick_table2", "inputs": ["a.json"]}, "needs a block name"),
+                     ({"block": "t", "builder": "toy_verdict", "inputs": ["a.json"]},
+                      "names its blocks itself"),
+                     ({"block": "t", "builder": "quick_table2", "inputs": []}, "list of inputs")):
+        path = tmp_path / "manifest.json"
+        path.write_text(json.dumps({"tables": [bad]}))
+        with pytest.raises(mr.ResultsError, match=why):
+            mr.load_manifest(path)

@@ -16,7 +16,8 @@ cannot be built from results/ is an error, so a document cannot keep a stale tab
 
 Seed spread is the uncertainty shown: cells are per-seed values or mean (lowest–highest seed).
 
-The builders are in `toy_jax.results_tables`; this module maps results files to blocks,
+Which results file feeds which block is toy_jax/results_manifest.json (no result file is
+named in code); the builders are `toy_jax.results_tables`. This module runs the manifest,
 rewrites the documents, records reruns into results/ and draws the digest's figures. It is the
 logic of scripts/make_results.py (which only calls `main`).
 """
@@ -54,7 +55,7 @@ PROG = "make_results.py"
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("RESULTS.md", "README.md", "toy_jax/README.md")
 BLOCK_RE = re.compile(r"(<!-- table:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
-GPU_DIGEST = "h200_2026-11-28.json"
+MANIFEST = Path(__file__).with_name("results_manifest.json")
 
 
 def _load(path: Path) -> dict:
@@ -63,52 +64,97 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+# ------------------------------------------------------------------------------ registry
+def _collapse_diagnostics(rec: dict, name: str) -> dict[str, str]:
+    from toy_jax.collapse import render_diagnostics
+
+    return {name: render_diagnostics(rec)}
+
+
+def _toy_verdict(rec: dict, name: str) -> dict[str, str]:
+    from toy_jax.verdict import tables
+
+    return tables(rec, name)
+
+
+def _mini_summary(rec: dict, name: str) -> dict[str, str]:
+    from largescale_torch.mini.summary import tables
+
+    return tables(rec, name)
+
+
+# builder(*inputs) -> the markdown of the entry's block, or None (no block)
+BLOCK_BUILDERS = {f.__name__: f for f in (
+    quick_table2, toy_quick_L20, cpu_paper_seed0, ablations, mechanism_corr, mechanism_fig5,
+    h200_table2, h200_variants, h200_letters, h200_rerun, readme_toy, xmachine,
+    xmachine_summary, collapse_classify, quick_table2_letter)}
+# builder(contents, file stem) -> {block name: markdown}, once per input file
+FILE_BUILDERS = {"collapse_diagnostics": _collapse_diagnostics, "toy_verdict": _toy_verdict,
+                 "mini_summary": _mini_summary}
+
+
+def load_manifest(path: Path = MANIFEST) -> dict:
+    """The manifest (see its "about"), checked: known builders, inputs, a block where needed."""
+    m = _load(path)
+    for section, known in (("tables", {**BLOCK_BUILDERS, **FILE_BUILDERS}), ("figures", FIGURES)):
+        for entry in m.get(section, []):
+            b, block = entry.get("builder"), entry.get("block")
+            if b not in known:
+                raise ResultsError(f"{path}: unknown builder {b!r} in {section}")
+            if not entry.get("inputs") or not all(isinstance(i, str) for i in entry["inputs"]):
+                raise ResultsError(f"{path}: builder {b!r} needs a list of inputs")
+            if (b in BLOCK_BUILDERS) != isinstance(block, str):
+                raise ResultsError(f"{path}: builder {b!r} " + (
+                    "needs a block name" if block is None else "names its blocks itself"))
+    return m
+
+
+def _files(results: Path, pattern: str, optional: bool, cache: dict) -> list[Path]:
+    """The file of `pattern` below results/ (a pattern with '*': its files in name order), read
+    into `cache`; [] when absent and optional, else an error."""
+    paths = sorted(results.glob(pattern)) if "*" in pattern else [results / pattern]
+    paths = [p for p in paths if p.is_file()]
+    if not paths and not optional:
+        raise ResultsError(f"missing results file: {results / pattern}")
+    for p in paths:
+        if p not in cache:
+            cache[p] = _load(p)
+    return paths
+
+
+def _args(results: Path, entry: dict, cache: dict) -> list | None:
+    """A builder's arguments, one per input: a file's contents, or {file name: contents} for a
+    pattern; None when an optional entry lacks one."""
+    args = []
+    for pattern in entry["inputs"]:
+        paths = _files(results, pattern, entry.get("optional", False), cache)
+        if not paths:
+            return None
+        args.append({p.name: cache[p] for p in paths} if "*" in pattern else cache[paths[0]])
+    return args
+
+
 # ------------------------------------------------------------------------------ driver
-def build_tables(results: Path) -> dict[str, str]:
-    """Every table that results/ can give, by block name."""
+def build_tables(results: Path, manifest: dict | None = None) -> dict[str, str]:
+    """Every table that results/ can give, by block name, as the manifest lays them out."""
+    manifest = load_manifest() if manifest is None else manifest
     out: dict[str, str] = {}
-    quick = _load(results / "table2_quick.json")
-    out["quick_table2"] = quick_table2(quick)
-    out["toy_quick_L20"] = toy_quick_L20(quick)
-    out["cpu_paper_L20_seed0"] = cpu_paper_seed0(_load(results / "table2_paper_L20_seed0.json"))
-    out["ablations_quick"] = ablations(_load(results / "ablations_quick.json"))
-    analysis = _load(results / "figures" / "analysis.json")
-    stdinit = _load(results / "figures_paper_L20_stdinit" / "analysis.json")
-    out["mechanism_corr"] = mechanism_corr(analysis, stdinit)
-    out["mechanism_fig5"] = mechanism_fig5(analysis, stdinit)
-    if (results / GPU_DIGEST).is_file():
-        dig = _load(results / GPU_DIGEST)
-        out["h200_table2"] = h200_table2(dig)
-        curves = _load(results / GPU_DIGEST.replace(".json", "_curves.json"))["curves"]
-        out["h200_variants"] = h200_variants(dig, curves)
-        out["h200_letters"] = h200_letters(dig)
-        out["h200_rerun"] = h200_rerun(dig)
-        out["readme_toy"] = readme_toy(dig, quick)
-    reruns = [_load(p) for p in sorted(results.glob("xmachine_L10_*.json"))]
-    reruns.sort(key=lambda r: r["provenance"]["date"])
-    if reruns:
-        out["xmachine_L10"] = xmachine(quick, reruns)
-        out["xmachine_L10_summary"] = xmachine_summary(quick, reruns)
-    collapse = collapse_classify(sorted(results.glob("collapse_*.json")))
-    if collapse:
-        out["collapse_classify"] = collapse
-    diags = sorted(results.glob("collapse_diagnostics_*.json"))
-    if diags:  # per-step diagnostics of `scripts/diagnose_collapse.py train`, one table each
-        from toy_jax.collapse import render_diagnostics
-        for p in diags:
-            out[p.stem] = render_diagnostics(_load(p))
-    for name in ("toy_verdict_quick", "toy_verdict_paper"):  # scripts/toy_grid.py
-        if (results / f"{name}.json").is_file():
-            from toy_jax.verdict import tables as verdict_tables
-            out.update(verdict_tables(_load(results / f"{name}.json"), name))
-    for name in ("mini_pretrained", "mini_pretrained_ptft"):  # scripts/mini_table1.py (largescale miniature)
-        if (results / f"{name}.json").is_file():
-            from largescale_torch.mini.summary import tables as mini_tables
-            out.update(mini_tables(_load(results / f"{name}.json"), name))
-    if (results / "table2_quick_v2.json").is_file():  # RADD init (the default at its commit)
-        out["quick_table2_letter"] = quick_table2_letter(_load(results / "table2_quick_v2.json"))
-    if (results / "table2_quick_v3.json").is_file():  # GPT-2 init, the later default
-        out["quick_table2_letter_std"] = quick_table2_letter(_load(results / "table2_quick_v3.json"))
+    cache: dict = {}
+    for entry in manifest["tables"]:
+        b = entry["builder"]
+        if b in FILE_BUILDERS:  # once per input file; an optional entry skips the absent ones
+            made = {}
+            for pattern in entry["inputs"]:
+                for p in _files(results, pattern, entry.get("optional", False), cache):
+                    made.update(FILE_BUILDERS[b](cache[p], p.stem))
+        else:
+            args = _args(results, entry, cache)
+            body = None if args is None else BLOCK_BUILDERS[b](*args)
+            made = {} if body is None else {entry["block"]: body}
+        for name, body in made.items():
+            if name in out:
+                raise ResultsError(f"block '{name}' is built twice (toy_jax/results_manifest.json)")
+            out[name] = body
     return out
 
 
@@ -137,13 +183,24 @@ def provenance_here(command: str, commit: str) -> dict:
             "date": pv.utc_now()}
 
 
-def draw_figures(results: Path, out_dir: Path) -> list[Path]:
+def draw_figures(results: Path, out_dir: Path, manifest: dict | None = None) -> list[Path]:
+    """The manifest's figures, drawn into `out_dir`."""
+    manifest = load_manifest() if manifest is None else manifest
+    written, cache = [], {}
+    for entry in manifest.get("figures", []):
+        args = _args(results, entry, cache)
+        if args is not None:
+            written += FIGURES[entry["builder"]](*args, out_dir)
+    return written
+
+
+def h200_over_training(curves_file: dict, out_dir: Path) -> list[Path]:
     """Reverse (and forward) greedy infill accuracy over training, every seed, from the digest's curves."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = _load(results / GPU_DIGEST.replace(".json", "_curves.json"))["curves"]
+    curves = curves_file["curves"]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
 
@@ -195,6 +252,9 @@ def draw_figures(results: Path, out_dir: Path) -> list[Path]:
     plt.close(fig)
     written.append(p)
     return written
+
+
+FIGURES = {"h200_over_training": h200_over_training}  # builder(*inputs, out_dir) -> files
 
 
 def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:

@@ -1,17 +1,14 @@
 """The markdown tables of RESULTS.md, README.md and toy_jax/README.md, built from results/ JSON.
 
-Each builder takes the parsed contents of results files (dicts; `collapse_classify` takes the
-file paths) and returns the body of one marked block, `<!-- table:NAME -->` ... `<!--
-/table:NAME -->`: a markdown table ending in a newline. Nothing here imports jax or reads a run
-directory; `toy_jax.results_docs` decides which file feeds which block and rewrites the
-documents (`python scripts/make_results.py`).
+Each builder takes the parsed contents of results files (a file's JSON; for a set of files,
+{file name: JSON}) and returns the body of one marked block, `<!-- table:NAME -->` ... `<!--
+/table:NAME -->`: a markdown table ending in a newline. Nothing here reads a file or imports
+jax; toy_jax/results_manifest.json says which files feed which block, and
+`toy_jax.results_docs` rewrites the documents (`python scripts/make_results.py`).
 
 Seed spread is the uncertainty shown: cells are per-seed values or mean (lowest–highest seed).
 """
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 DIRS = ("forward", "reverse")
 SHORT = {"forward": "fwd", "reverse": "rev"}
@@ -129,8 +126,10 @@ def _mean_curve(seeds: dict, key: str = "infill_rev_greedy_acc") -> str:
     return f"{100 * mean[i]:.0f} (step {steps[i]:,}) → {100 * mean[-1]:.0f}"
 
 
-def h200_variants(dig: dict, curves: dict) -> str:
-    """Collapse rate and reverse success of the 8-seed L = 20 variants (+ the bf16 run)."""
+def h200_variants(dig: dict, curves_file: dict) -> str:
+    """Collapse rate and reverse success of the 8-seed L = 20 variants (+ the bf16 run); the
+    curves over training come from the digest's `_curves.json` file."""
+    curves = curves_file["curves"]
     head = ["variant", "what it changes", "collapsed (EMA fwd completion < 50 %)",
             "EMA fwd completion top-3 %, seeds 0–7", "EMA rev infill top-3 %, seeds 0–7",
             "EMA rev completion top-3 %, seeds 0–7",
@@ -298,8 +297,15 @@ def _label(rec: dict) -> str:
     return rec.get("label") or rec["provenance"]["platform"]
 
 
-def xmachine(committed: dict, reruns: list[dict], L: str = "10") -> str:
-    """Per seed: the committed quick Table 2 at one L against reruns of the same code elsewhere."""
+def _by_date(reruns: dict[str, dict]) -> list[dict]:
+    """Recorded reruns ({file name: contents}), oldest first: 'rerun 1' is the first made."""
+    return sorted(reruns.values(), key=lambda r: r["provenance"]["date"])
+
+
+def xmachine(committed: dict, reruns: dict[str, dict], L: str = "10") -> str:
+    """Per seed: the committed quick Table 2 at one L against reruns of the same code elsewhere
+    (`reruns`: {file name: a `record_rerun` file})."""
+    reruns = _by_date(reruns)
     a = committed["top3_success"][L]
     seeds = committed["seeds"]
     for r in reruns:
@@ -323,7 +329,9 @@ def xmachine(committed: dict, reruns: list[dict], L: str = "10") -> str:
     return table(head, rows)
 
 
-def xmachine_summary(committed: dict, reruns: list[dict], L: str = "10") -> str:
+def xmachine_summary(committed: dict, reruns: dict[str, dict], L: str = "10") -> str:
+    """Per rerun and model: how many cells equal the committed value, and the differences."""
+    reruns = _by_date(reruns)
     a = committed["top3_success"][L]
     head = ["run", "platform", "model", "cells (weights × direction × protocol × seed)",
             "identical to the committed value", "mean abs. difference (points)",
@@ -395,13 +403,13 @@ def mechanism_fig5(analysis: dict, stdinit: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ later inputs
-def collapse_classify(files: list[Path]) -> str | None:
-    """One row per run of the collapse-classification files (scripts/diagnose_collapse.py classify)."""
+def collapse_classify(files: dict[str, dict]) -> str | None:
+    """One row per run of the collapse-classification files (scripts/diagnose_collapse.py
+    classify) among `files` ({file name: contents}); None if there is none."""
     head = ["file", "run", "L", "init", "steps", "seeds", "escaped the self-attention state at the check step",
             "final status (learned / partial / collapsed)", "indicator agrees (escaped ⇔ learned)"]
     rows = []
-    for f in files:
-        d = json.loads(f.read_text())
+    for name, d in files.items():
         runs = d.get("runs") if isinstance(d, dict) else None
         if not (isinstance(runs, list) and runs and isinstance(runs[0].get("seeds"), list)
                 and "n_escaped" in runs[0]):
@@ -415,7 +423,7 @@ def collapse_classify(files: list[Path]) -> str | None:
                 agree_s = f"{agree} / {len(seeds)}"
             else:
                 final, agree_s = "–", "–"
-            rows.append([f"`{f.name}`", f"`{run['run']}`", str(run["L"]), str(run["init"]),
+            rows.append([f"`{name}`", f"`{run['run']}`", str(run["L"]), str(run["init"]),
                          f"{run['steps']:,}", str(run["n_seeds"]),
                          f"{run['n_escaped']} / {run['n_seeds']} (step {d['at']:,})", final, agree_s])
     return table(head, rows) if rows else None
