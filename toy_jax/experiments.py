@@ -158,7 +158,7 @@ def study(grid_name: str, preset: str, out: Path, *, Ls=None, n_seeds=None, vari
                     if is_finished(c, cell_dir(out, v, L))], command)
     path = Path(verdict) if verdict else Path(out) / "verdict.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(rec, indent=1) + "\n")
+    _write_atomic(path, json.dumps(rec, separators=(",", ":")) + "\n")
     if rec["cells"]:
         log(f"figure: {V.plot(rec, path.with_suffix('.png'))}")
     log(V.forward_check(rec))

@@ -39,6 +39,7 @@ FINAL = {  # digest key -> (direction, reading, metric) in results.json
 CURVES = {"rev_top3_exp": "infill_rev_topk_expected", "rev_greedy": "infill_rev_greedy_acc",
           "rev_p": "infill_rev_p_target", "rev_in_top3": "infill_rev_in_topk",
           "rev_letter_greedy": "infill_rev_letter_greedy_acc"}
+CURVES_KEPT = ("rev_top3_exp", "rev_greedy")  # stored point by point; the others as peak / last
 WEIGHTS = ("raw", "ema")
 
 
@@ -58,8 +59,10 @@ def _curves(rows: list[dict], prefix: str) -> dict:
             continue
         steps, vals = zip(*sorted(pts))
         i = int(np.argmax(vals))
-        out[key] = {"steps": list(steps), "values": [round(float(v), 5) for v in vals],
-                    "peak": float(vals[i]), "peak_step": int(steps[i]), "last": float(vals[-1])}
+        out[key] = {"peak": round(float(vals[i]), 5), "peak_step": int(steps[i]),
+                    "last": round(float(vals[-1]), 5)}
+        if key in CURVES_KEPT:
+            out[key].update(steps=list(steps), values=[round(float(v), 4) for v in vals])
     return out
 
 
