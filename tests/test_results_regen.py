@@ -1,4 +1,4 @@
-"""The tables of RESULTS.md and README.md are regenerated from results/ and must match (JSON only)."""
+"""The tables of RESULTS.md, its appendix and README.md are regenerated from results/ and must match (JSON only)."""
 from __future__ import annotations
 
 import fnmatch
@@ -16,7 +16,7 @@ from toy_jax import shared_runs as dg  # scripts/digest_shared_runs.py
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("doc", ["RESULTS.md", "README.md", "toy_jax/README.md"])
+@pytest.mark.parametrize("doc", mr.DOCS)
 def test_tables_regenerate_without_difference(doc):
     tables = mr.build_tables(ROOT / "results")
     text = (ROOT / doc).read_text()
@@ -29,8 +29,12 @@ def test_tables_regenerate_without_difference(doc):
         pytest.fail(f"{doc}: tables {stale} differ from results/ (run python scripts/make_results.py)")
 
 
-def test_results_md_has_the_gpu_tables():
-    names = {m.group("name") for m in mr.BLOCK_RE.finditer((ROOT / "RESULTS.md").read_text())}
+def _blocks(doc: str) -> set[str]:
+    return {m.group("name") for m in mr.BLOCK_RE.finditer((ROOT / doc).read_text())}
+
+
+def test_results_and_appendix_have_the_gpu_tables():
+    names = _blocks("RESULTS.md") | _blocks("RESULTS_APPENDIX.md")
     assert {"h200_table2", "h200_variants", "h200_letters", "quick_table2", "xmachine_L10"} <= names
 
 

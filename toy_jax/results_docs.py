@@ -1,6 +1,6 @@
-"""Build the tables of RESULTS.md (and README.md's "What we measured") from the JSON files in results/.
+"""Build the tables of RESULTS.md, RESULTS_APPENDIX.md and README.md from the JSON files in results/.
 
-    python scripts/make_results.py                 # rewrite the marked tables in RESULTS.md and README.md
+    python scripts/make_results.py                 # rewrite the marked tables of every document (DOCS)
     python scripts/make_results.py --check         # exit 1 if a marked table differs from what results/ gives
     python scripts/make_results.py --figures       # also draw the figures made from the GPU-run digest
     python scripts/make_results.py --record-rerun /tmp/xmachine_L10/table2.json \\
@@ -53,7 +53,7 @@ from toy_jax.results_tables import (
 
 PROG = "make_results.py"
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("RESULTS.md", "README.md", "toy_jax/README.md")
+DOCS = ("RESULTS.md", "RESULTS_APPENDIX.md", "README.md", "toy_jax/README.md")
 BLOCK_RE = re.compile(r"(<!-- table:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 MANIFEST = Path(__file__).with_name("results_manifest.json")
 
