@@ -3,18 +3,29 @@
 A `Variant` is a name plus typed config overrides (and which models it trains); a `Grid` is
 variants x L x seeds. Each cell (variant, L) is one run directory, OUT/<variant>/L<L>, trained
 by `rundir.run_experiment` with all seeds vmapped in one program. The runner is resumable:
-a cell whose results.json exists for exactly its config is finished and skipped; a cell whose
-directory holds another config is refused (`rundir.RunDirError`). After the cells it writes
-the grid's verdict file (`toy_jax.verdict`).
+a cell whose results.json exists for exactly its config is finished and skipped (`is_finished`,
+the one "finished" rule); a cell whose directory holds another config is refused before any
+cell runs (`check_cells`, the rule of `rundir.prepare_run_dir`; a larger step count alone
+continues the run). Every cell's record is its run directory (config.json, metrics.jsonl,
+results.json, checkpoints); the grid's record is one verdict file (`toy_jax.verdict.digest`).
+
+Table 2, the ablations, the collapse-by-init study and the sweeps are named grids here
+(`GRIDS`); a variant the registry lacks comes from the command line as NAME=FLAGS with
+toy_jax/train.py's flags (`parse_variant`). Flags given to the runner itself apply to every
+variant of the grid, a variant's own values win (`Variant.under`).
 
     python scripts/toy_grid.py --grid table2_verdict --preset quick --out runs/verdict_quick
     python scripts/toy_grid.py --grid table2_verdict --preset paper --dry-run
+    python scripts/toy_grid.py --variant "radd=--model mdm --init radd" --L 10 --seeds 4
+    python scripts/study.py --preset quick      # Table 2 + ablations + collapse + figures
 """
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toy_jax import configs as C
@@ -22,19 +33,35 @@ from toy_jax import configs as C
 
 @dataclass(frozen=True)
 class Variant:
-    """One named departure from the preset: typed overrides of `ModelConfig` / `TrainConfig`
-    fields, applied to the models `model` names (mdm | arm | both)."""
+    """One named departure from the preset: typed overrides of `ModelConfig` / `TrainConfig` /
+    `EvalConfig` fields, applied to the models `model` names (mdm | arm | both); `attention` /
+    `objective` override the mask / loss of those models (model='mdm', attention='causal' is
+    the MDM objective on the causal decoder), as `configs.make_config` does."""
 
     name: str
     note: str
     model: str = "both"
     model_overrides: dict = field(default_factory=dict)
     train_overrides: dict = field(default_factory=dict)
+    attention: str | None = None
+    objective: str | None = None
+    eval_overrides: dict = field(default_factory=dict)
 
     def config(self, L: int, preset: str, seeds) -> C.RunConfig:
         return C.make_config(L=L, preset=preset, model=self.model, seeds=tuple(seeds),
+                             attention=self.attention, objective=self.objective,
                              model_overrides=dict(self.model_overrides),
-                             train_overrides=dict(self.train_overrides))
+                             train_overrides=dict(self.train_overrides),
+                             eval_overrides=dict(self.eval_overrides))
+
+    def under(self, overrides: tuple[dict, dict, dict] | None) -> "Variant":
+        """This variant over grid-wide (model, train, eval) overrides; its own values win."""
+        if not overrides or not any(overrides):
+            return self
+        mo, to, eo = overrides
+        return replace(self, model_overrides={**mo, **self.model_overrides},
+                       train_overrides={**to, **self.train_overrides},
+                       eval_overrides={**eo, **self.eval_overrides})
 
 
 VARIANTS = {v.name: v for v in (
@@ -47,6 +74,30 @@ VARIANTS = {v.name: v for v in (
             model="mdm", model_overrides={"vocab_size": 50257}),
     Variant("vocab_1k", "output layer over 1,024 classes (53 used): the vocabulary question at "
             "a size a CPU trains in minutes", model="mdm", model_overrides={"vocab_size": 1024}),
+    # the ablations of the paper's account of reverse inference (RoPE-coupled attention); the
+    # baselines (MDM and ARM with the preset's positions) are `baseline`
+    Variant("mdm_learned", "MDM, learned absolute positions instead of RoPE", model="mdm",
+            model_overrides={"pos": "learned"}),
+    Variant("mdm_nopos", "MDM without any position information", model="mdm",
+            model_overrides={"pos": "none"}),
+    Variant("mdm_causal", "the MDM objective on the causal decoder (only the mask changes)",
+            model="mdm", attention="causal"),
+    Variant("arm_learned", "ARM, learned absolute positions for every model (the paper's GPT-2 "
+            "has them)", model="arm", model_overrides={"pos": "learned"}),
+    Variant("mdm_raddinit", "MDM with RADD's initialisation (collapses some seeds at the paper "
+            "preset); the collapse study's init=radd", model="mdm",
+            model_overrides={"init": "radd"}),
+    # the initialisation sweep (README: GPU commands): RADD's init and one knob at a time
+    Variant("mdm_standard", "MDM alone with GPT-2's initialisation (the default)", model="mdm",
+            model_overrides={"init": "standard"}),
+    Variant("radd_learned", "RADD's init, learned positions", model="mdm",
+            model_overrides={"init": "radd", "pos": "learned"}),
+    Variant("radd_emb1", "RADD's init, embeddings N(0, 1)", model="mdm",
+            model_overrides={"init": "radd", "embed_init": "normal"}),
+    Variant("radd_lnb0", "RADD's init, LayerNorm biases 0", model="mdm",
+            model_overrides={"init": "radd", "ln_bias": 0.0}),
+    Variant("radd_vdm", "RADD's init, stratified (low-discrepancy) t", model="mdm",
+            model_overrides={"init": "radd"}, train_overrides={"t_sampler": "stratified"}),
 )}
 
 
@@ -56,6 +107,7 @@ class Grid:
     variants: tuple[str, ...]
     Ls: tuple[int, ...] = (10, 20, 30, 40)
     n_seeds: int = 8
+    note: str = ""
 
 
 GRIDS = {g.name: g for g in (
@@ -63,21 +115,90 @@ GRIDS = {g.name: g for g in (
     Grid("table2_verdict", ("baseline", "lambda_dce", "vocab_gpt2")),
     # what the 2-core CPU can run: the GPT-2-sized head costs ~50x the quick step there
     Grid("table2_verdict_cpu", ("baseline", "arm_rope", "lambda_dce", "vocab_1k")),
+    Grid("table2", ("baseline",), note="Table 2: MDM and ARM at L = 10, 20, 30, 40"),
+    # The ablations at L = 10 and 20 with Table 2's 8 seeds: the ablated mechanisms (positions,
+    # mask, init) act at every L, and L = 30, 40 would cost the 2-core CPU 3x as much again
+    # (~80 min for these five MDM/ARM cells at L = 10, 20; their baselines are Table 2's cells).
+    Grid("ablations", ("baseline", "mdm_learned", "mdm_nopos", "mdm_causal", "arm_learned",
+                       "mdm_raddinit"), Ls=(10, 20),
+         note="the paper's account tested: positions, mask, init (baselines = Table 2's cells)"),
+    # collapse by initialisation: GPT-2's (the default, baseline) against RADD's, the cells of
+    # the ablations (no extra training); 8 seeds per L
+    Grid("collapse", ("baseline", "mdm_raddinit"), Ls=(10, 20),
+         note="seeds that do not learn the forward rule, init=standard vs init=radd"),
+    # the initialisation sweep of the paper preset on one GPU (run with --track-every 50)
+    Grid("init_sweep", ("mdm_raddinit", "mdm_standard", "radd_learned", "radd_emb1",
+                        "radd_lnb0", "radd_vdm"), Ls=(20,),
+         note="RADD's init and one knob at a time, MDM only"),
 )}
 
 
+# ---------------------------------------------------------------- ad-hoc variants
+RESERVED = {"L": "--L", "seed": "--seed", "preset": "--preset", "out": "--out",
+            "no_progress": "--no-progress"}  # set by the grid, not per variant
+_UNSET = object()
+
+
+def parse_variant(spec: str) -> Variant:
+    """A Variant from NAME=FLAGS, FLAGS being toy_jax/train.py's (--model, --attention,
+    --objective and every override flag; default model: both). Raises ValueError."""
+    from toy_jax.train import build_parser, override_dicts
+
+    name, eq, flags = spec.partition("=")
+    name = name.strip()
+    if not eq or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"--variant {spec!r}: expected NAME=FLAGS with NAME of letters, digits, "
+                         "'_', '-', '.'")
+    if name in VARIANTS:
+        raise ValueError(f"--variant {name!r}: the registry has a variant of that name; "
+                         "choose another")
+    p = build_parser()
+
+    def error(message):
+        raise ValueError(f"variant {name!r}: {message}")
+
+    p.error = error
+    p.set_defaults(**{dest: _UNSET for dest in RESERVED})
+    try:
+        ns = p.parse_args(shlex.split(flags))
+    except SystemExit as e:  # --help
+        raise ValueError(f"variant {name!r}: flags {flags!r} exit train.py's parser") from e
+    for dest, flag in RESERVED.items():
+        if getattr(ns, dest) is not _UNSET:
+            raise ValueError(f"variant {name!r}: {flag} is set by the grid for every variant")
+    mo, to, eo = override_dicts(ns)
+    return Variant(name, f"--variant {name}={flags}", model=ns.model, attention=ns.attention,
+                   objective=ns.objective, model_overrides=mo, train_overrides=to,
+                   eval_overrides=eo)
+
+
+# ---------------------------------------------------------------- cells and the runner
 def cell_dir(out: Path, variant: str, L: int) -> Path:
     return Path(out) / variant / f"L{L}"
 
 
-def cells(grid: Grid, preset: str, Ls=None, n_seeds: int | None = None, variants=None):
-    """[(variant name, L, RunConfig)] of a grid, in run order (by L, then variant)."""
+def cells(grid: Grid, preset: str, Ls=None, n_seeds: int | None = None, variants=None, *,
+          registry: dict | None = None, overrides=None):
+    """[(variant name, L, RunConfig)] of a grid, in run order (by L, then variant).
+    `registry` adds ad-hoc variants to `VARIANTS`; `overrides` = grid-wide (model, train,
+    eval) overrides under every variant's own (`Variant.under`). Raises ValueError for an
+    unknown variant or a bad config, before anything runs."""
+    reg = {**VARIANTS, **(registry or {})}
     seeds = tuple(range(n_seeds or grid.n_seeds))
     names = variants or grid.variants
-    unknown = [v for v in names if v not in VARIANTS]
+    unknown = [v for v in names if v not in reg]
     if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
-    return [(v, L, VARIANTS[v].config(L, preset, seeds)) for L in (Ls or grid.Ls) for v in names]
+        raise ValueError(f"unknown variant(s) {unknown}; known: {sorted(reg)}")
+    if len(set(names)) != len(names) or (Ls and len(set(Ls)) != len(Ls)):
+        raise ValueError(f"duplicate variants or L: {list(names)}, {list(Ls or [])}")
+    out = []
+    for L in (Ls or grid.Ls):
+        for v in names:
+            try:
+                out.append((v, L, reg[v].under(overrides).config(L, preset, seeds)))
+            except ValueError as e:
+                raise ValueError(f"variant {v!r} at L={L}: {e}") from e
+    return out
 
 
 def is_finished(cfg: C.RunConfig, out: Path) -> bool:
@@ -87,6 +208,37 @@ def is_finished(cfg: C.RunConfig, out: Path) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return old == cfg and (out / "results.json").is_file()
+
+
+def cell_state(cfg: C.RunConfig, out: Path) -> str:
+    """'finished' | 'to run' | 'continues' (an unfinished run of cfg, or of it with fewer
+    steps) | 'refused: ...' (another config, or not a run directory: `prepare_run_dir`'s rule)."""
+    from toy_jax.rundir import _diff, _extends
+
+    if is_finished(cfg, out):
+        return "finished"
+    path = Path(out) / "config.json"
+    if not path.exists():
+        busy = Path(out).exists() and any(Path(out).iterdir())
+        return "refused: not empty, no config.json" if busy else "to run"
+    try:
+        old = C.RunConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as e:
+        return f"refused: unreadable config.json ({e})"
+    if old == cfg or _extends(old, cfg):
+        return "continues"
+    return f"refused: another config ({_diff(old.to_dict(), cfg.to_dict())})"
+
+
+def check_cells(grid_cells, out: Path) -> None:
+    """Refuse (RunDirError) before anything runs when a cell's directory holds another run."""
+    from toy_jax.rundir import RunDirError
+
+    for v, L, cfg in grid_cells:
+        state = cell_state(cfg, cell_dir(out, v, L))
+        if state.startswith("refused"):
+            raise RunDirError(f"{cell_dir(out, v, L)} {state[len('refused: '):]}; use another "
+                              "--out or remove it")
 
 
 def step_gflop(cfg: C.RunConfig) -> float:
@@ -100,31 +252,51 @@ def step_gflop(cfg: C.RunConfig) -> float:
 # Effective training throughputs for the dry-run estimate: the 2-core development CPU, and one
 # H200 (the paper-preset Table 2, 4 L x 2 models x 3 seeds, trained and evaluated in 246 s).
 THROUGHPUT_GFLOP_S = {"cpu": 70.0, "gpu": 9000.0}
+# The 2-core CPU is slower than that at larger L (measured train_s / FLOP estimate of the quick
+# preset's baseline cells, 8 seeds: 1.22 at L = 10, 1.55 at L = 20, ~1.6 at L = 30 from the
+# first steps; L = 40 extrapolated), and a cell costs more than its training: compilation,
+# evaluation of raw and EMA weights of every seed (26 C(L, 2) queries per direction, generation
+# over L positions: ~ L^3) and checkpoints, 13 s at L = 10 and 113 s at L = 20 for 2 models x
+# 8 seeds there (wall 186 s and 563 s).
+CPU_TRAIN_SLOWDOWN = {10: 1.22, 20: 1.55, 30: 1.6, 40: 1.7}
+
+
+def cell_seconds(cfg: C.RunConfig) -> dict[str, float]:
+    """Estimated seconds of one cell: {'cpu': its wall time on the 2-core CPU, 'gpu': its
+    training on one H200}."""
+    gf = step_gflop(cfg) * cfg.train.steps
+    slow = CPU_TRAIN_SLOWDOWN.get(cfg.L, 1.2 + 0.5 * min(1.0, max(0, cfg.L - 10) / 30))
+    model_seeds = len(cfg.models) * len(cfg.seeds)
+    rest = 6.5 * model_seeds / 8 * (cfg.L / 10) ** 3  # s; ~13 s at L = 10 for 2 x 8
+    return {"cpu": gf / THROUGHPUT_GFLOP_S["cpu"] * slow + rest,
+            "gpu": gf / THROUGHPUT_GFLOP_S["gpu"]}
 
 
 def describe(grid_cells, out: Path) -> str:
-    """The dry-run listing: one line per cell with its state and a training-time estimate on
-    the development CPU and on one GPU (`THROUGHPUT_GFLOP_S`; evaluation is extra)."""
-    lines, left = [], 0.0
+    """The dry-run listing: one line per cell with its state and a wall-time estimate on the
+    development CPU (`cell_seconds`) and the training time on one GPU."""
+    lines, left = [], {"cpu": 0.0, "gpu": 0.0}
     for v, L, cfg in grid_cells:
         d = cell_dir(out, v, L)
-        gf = step_gflop(cfg) * cfg.train.steps
-        state = "finished" if is_finished(cfg, d) else "to run"
-        left += 0.0 if state == "finished" else gf
+        sec = cell_seconds(cfg)
+        state = cell_state(cfg, d)
+        for k in left:
+            left[k] += 0.0 if state == "finished" else sec[k]
         lines.append(f"{v:<12} L={L:<3} models={','.join(m.name for m in cfg.models):<8} "
                      f"seeds={len(cfg.seeds)} steps={cfg.train.steps} "
-                     f"~{gf / THROUGHPUT_GFLOP_S['cpu'] / 60:.0f} min CPU, "
-                     f"~{gf / THROUGHPUT_GFLOP_S['gpu'] / 60:.1f} min GPU  {state}  {d}")
-    lines.append(f"{len(grid_cells)} cells; training left: about "
-                 f"{left / THROUGHPUT_GFLOP_S['cpu'] / 60:.0f} min on the 2-core CPU, "
-                 f"{left / THROUGHPUT_GFLOP_S['gpu'] / 60:.1f} min on one H200")
+                     f"~{sec['cpu'] / 60:.0f} min CPU, "
+                     f"~{sec['gpu'] / 60:.1f} min GPU  {state}  {d}")
+    lines.append(f"{len(grid_cells)} cells; left: about {left['cpu'] / 60:.0f} min on the "
+                 f"2-core CPU, {left['gpu'] / 60:.1f} min of training on one H200")
     return "\n".join(lines)
 
 
 def run_grid(grid_cells, out: Path, *, progress: bool = True, log=print) -> list[Path]:
-    """Train and evaluate every unfinished cell; returns the cells' run directories."""
+    """Train and evaluate every unfinished cell (after `check_cells`); returns the cells' run
+    directories."""
     from toy_jax.rundir import run_experiment
 
+    check_cells(grid_cells, out)
     dirs = []
     for v, L, cfg in grid_cells:
         d = cell_dir(out, v, L)
@@ -138,29 +310,48 @@ def run_grid(grid_cells, out: Path, *, progress: bool = True, log=print) -> list
     return dirs
 
 
-def study(grid_name: str, preset: str, out: Path, *, Ls=None, n_seeds=None, variants=None,
-          verdict: Path | None = None, dry_run: bool = False, progress: bool = True,
-          command: str = "", log=print) -> dict | None:
-    """Run a named grid (or list it with `dry_run`) and write its verdict record to `verdict`
-    (default OUT/verdict.json). Returns the record (None on a dry run)."""
+def write_verdict(every, out: Path, path: Path, command: str) -> dict:
+    """The verdict record of every finished cell of `every` ((variant, L, cfg)), written to
+    `path` (compact JSON, atomically)."""
     from toy_jax import verdict as V
     from toy_jax.rundir import _write_atomic
 
-    if grid_name not in GRIDS:
+    rec = V.digest([(v, cell_dir(out, v, L)) for v, L, c in every
+                    if is_finished(c, cell_dir(out, v, L))], command)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, json.dumps(rec, separators=(",", ":")) + "\n")
+    return rec
+
+
+def study(grid_name, preset: str, out: Path, *, Ls=None, n_seeds=None, variants=None,
+          verdict: Path | None = None, dry_run: bool = False, progress: bool = True,
+          command: str = "", log=print, registry: dict | None = None,
+          overrides=None) -> dict | None:
+    """Run a grid (a name in `GRIDS`, or a `Grid` of ad-hoc variants in `registry`), or list
+    it with `dry_run`, and write its verdict record to `verdict` (default OUT/verdict.json).
+    Returns the record (None on a dry run)."""
+    from toy_jax import verdict as V
+
+    if isinstance(grid_name, Grid):
+        grid = grid_name
+    elif grid_name in GRIDS:
+        grid = GRIDS[grid_name]
+    else:
         raise ValueError(f"unknown grid {grid_name!r}; known: {sorted(GRIDS)}")
-    grid_cells = cells(GRIDS[grid_name], preset, Ls, n_seeds, variants)
+    kw = dict(registry=registry, overrides=overrides)
+    grid_cells = cells(grid, preset, Ls, n_seeds, variants, **kw)
     if dry_run:
         log(describe(grid_cells, out))
         return None
     run_grid(grid_cells, out, progress=progress, log=log)
-    every = cells(GRIDS[grid_name], preset, None, n_seeds)  # the verdict covers every finished
-    rec = V.digest([(v, cell_dir(out, v, L)) for v, L, c in every  # cell of the grid
-                    if is_finished(c, cell_dir(out, v, L))], command)
+    # the verdict covers every finished cell of the grid, at its L and at those asked for
+    every = cells(grid, preset, sorted(set(grid.Ls) | set(Ls or ())), n_seeds, **kw)
     path = Path(verdict) if verdict else Path(out) / "verdict.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(rec, separators=(",", ":")) + "\n")
+    rec = write_verdict(every, out, path, command)
     if rec["cells"]:
         log(f"figure: {V.plot(rec, path.with_suffix('.png'))}")
-    log(V.forward_check(rec))
+    if V.forward_check(rec):
+        log(V.forward_check(rec))
     log(f"verdict: {path}")
     return rec

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
     """The model / training / evaluation override flags (default None = the preset's value);
-    returns their dests. Shared with scripts/sweep.py, which applies them to every variant."""
+    returns their dests. Shared with scripts/toy_grid.py and scripts/study.py, which apply them to
+    every variant of a grid (`experiments.Variant.under`)."""
     from toy_jax import configs as C
 
     n_actions = len(p._actions)
@@ -92,19 +93,28 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
     return [a.dest for a in p._actions[n_actions:]]
 
 
+MODEL_OVERRIDES = ("pos", "n_heads", "d_model", "dropout", "init", "rope_base", "embed_init",
+                   "ln_bias", "precision", "vocab_size")
+TRAIN_OVERRIDES = ("loss", "steps", "batch_size", "lr", "warmup_steps", "grad_clip",
+                   "weight_decay", "ema_decay", "t_eps", "t_sampler", "track_every", "log_every",
+                   "ckpt_every")
+EVAL_OVERRIDES = ("top_k", "eval_seed")
+
+
+def override_dicts(args) -> tuple[dict, dict, dict]:
+    """(model, train, eval) overrides of the flags of `add_override_flags` that were given."""
+    pick = lambda names: {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    return pick(MODEL_OVERRIDES), pick(TRAIN_OVERRIDES), pick(EVAL_OVERRIDES)
+
+
 def config_from_args(args):
     from toy_jax.configs import make_config
 
-    pick = lambda names: {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    mo, to, eo = override_dicts(args)
     return make_config(
         L=args.L, preset=args.preset, model=args.model, seeds=tuple(args.seed),
         attention=args.attention, objective=args.objective,
-        model_overrides=pick(["pos", "n_heads", "d_model", "dropout", "init", "rope_base",
-                              "embed_init", "ln_bias", "precision", "vocab_size"]),
-        train_overrides=pick(["loss", "steps", "batch_size", "lr", "warmup_steps", "grad_clip",
-                              "weight_decay", "ema_decay", "t_eps", "t_sampler", "track_every",
-                              "log_every", "ckpt_every"]),
-        eval_overrides=pick(["top_k", "eval_seed"]))
+        model_overrides=mo, train_overrides=to, eval_overrides=eo)
 
 
 SUMMARY_READINGS = (("infill", "infill"), ("completion", "compl."), ("infill_letter", "letter"))
