@@ -39,15 +39,35 @@ def test_results_and_appendix_have_the_gpu_tables():
 
 
 def test_a_changed_number_is_detected(tmp_path):
-    """Corrupt one value in a copy of results/: the regenerated RESULTS.md must differ."""
+    """Corrupt one value in a copy of results/: the regenerated appendix must differ."""
     res = tmp_path / "results"
     shutil.copytree(ROOT / "results", res, ignore=shutil.ignore_patterns("*.png"))
     path = res / "table2_quick.json"
     d = json.loads(path.read_text())
     d["top3_success"]["10"]["mdm"]["ema"]["reverse"]["completion"][2] += 0.1
     path.write_text(json.dumps(d))
-    text = (ROOT / "RESULTS.md").read_text()
+    text = (ROOT / "RESULTS_APPENDIX.md").read_text()
     assert mr.update(text, mr.build_tables(res)) != text
+
+
+def test_results_md_is_short_and_every_table_is_generated():
+    """RESULTS.md is at most 250 lines; in it and its appendix every table row lies in a
+    generated block (no hand-typed tables)."""
+    text = (ROOT / "RESULTS.md").read_text()
+    assert len(text.splitlines()) <= 250
+    for doc in ("RESULTS.md", "RESULTS_APPENDIX.md"):
+        outside = mr.BLOCK_RE.sub("", (ROOT / doc).read_text())
+        rows = [ln for ln in outside.splitlines() if ln.lstrip().startswith("|")]
+        assert not rows, f"{doc}: table rows outside a generated block: {rows[:3]}"
+
+
+def test_results_md_has_the_quick_verdict_section():
+    text = (ROOT / "RESULTS.md").read_text()
+    section = text.split("\n## Table 2 at the quick preset, 8 seeds\n", 1)[1].split("\n## ", 1)[0]
+    assert "<!-- prose:toy_verdict_quick -->" in section
+    names = {m.group("name") for m in mr.BLOCK_RE.finditer(section)}
+    assert names == {"toy_verdict_quick", "toy_verdict_quick_sampler", "toy_verdict_quick_forward",
+                     "toy_verdict_quick_arm_positions"}
 
 
 def test_a_block_without_data_is_an_error(tmp_path):
