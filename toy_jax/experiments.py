@@ -116,9 +116,11 @@ GRIDS = {g.name: g for g in (
     # what the 2-core CPU can run: the GPT-2-sized head costs ~50x the quick step there
     Grid("table2_verdict_cpu", ("baseline", "arm_rope", "lambda_dce", "vocab_1k")),
     Grid("table2", ("baseline",), note="Table 2: MDM and ARM at L = 10, 20, 30, 40"),
-    # The ablations at L = 10 and 20 with Table 2's 8 seeds: the ablated mechanisms (positions,
-    # mask, init) act at every L, and L = 30, 40 would cost the 2-core CPU 3x as much again
-    # (~80 min for these five MDM/ARM cells at L = 10, 20; their baselines are Table 2's cells).
+    # The ablations at L = 10 and 20 with Table 2's 8 seeds (the paper's Table 2 seeds; fewer
+    # would leave the Δ vs baseline within its s.e.): the ablated mechanisms (positions, mask,
+    # init) act at every L, and on the 2-core CPU these ten one-model cells take ~35 min where
+    # L = 30 and 40 would add ~2 h (`describe`), so the quick study stays ~1.5 h unattended.
+    # Their baselines are Table 2's cells.
     Grid("ablations", ("baseline", "mdm_learned", "mdm_nopos", "mdm_causal", "arm_learned",
                        "mdm_raddinit"), Ls=(10, 20),
          note="the paper's account tested: positions, mask, init (baselines = Table 2's cells)"),
@@ -253,12 +255,12 @@ def step_gflop(cfg: C.RunConfig) -> float:
 # H200 (the paper-preset Table 2, 4 L x 2 models x 3 seeds, trained and evaluated in 246 s).
 THROUGHPUT_GFLOP_S = {"cpu": 70.0, "gpu": 9000.0}
 # The 2-core CPU is slower than that at larger L (measured train_s / FLOP estimate of the quick
-# preset's baseline cells, 8 seeds: 1.22 at L = 10, 1.55 at L = 20, ~1.6 at L = 30 from the
-# first steps; L = 40 extrapolated), and a cell costs more than its training: compilation,
-# evaluation of raw and EMA weights of every seed (26 C(L, 2) queries per direction, generation
-# over L positions: ~ L^3) and checkpoints, 13 s at L = 10 and 113 s at L = 20 for 2 models x
-# 8 seeds there (wall 186 s and 563 s).
-CPU_TRAIN_SLOWDOWN = {10: 1.22, 20: 1.55, 30: 1.6, 40: 1.7}
+# preset's baseline cells, 8 seeds: 1.22 at L = 10, 1.55 at L = 20, 1.5 at L = 30; L = 40
+# extrapolated), and a cell costs more than its training: compilation, evaluation of raw and
+# EMA weights of every seed (26 C(L, 2) queries per direction, generation over L positions:
+# ~ L^3) and checkpoints, 13 s, 113 s and 343 s at L = 10, 20, 30 for 2 models x 8 seeds there
+# (cell wall 186 s, 563 s, 1009 s; this estimate: 186 s, 554 s, 1019 s).
+CPU_TRAIN_SLOWDOWN = {10: 1.22, 20: 1.55, 30: 1.5, 40: 1.6}
 
 
 def cell_seconds(cfg: C.RunConfig) -> dict[str, float]:
@@ -282,7 +284,7 @@ def describe(grid_cells, out: Path) -> str:
         state = cell_state(cfg, d)
         for k in left:
             left[k] += 0.0 if state == "finished" else sec[k]
-        lines.append(f"{v:<12} L={L:<3} models={','.join(m.name for m in cfg.models):<8} "
+        lines.append(f"{v:<12} L={L:<3} models={','.join(m.name for m in cfg.models):<10} "
                      f"seeds={len(cfg.seeds)} steps={cfg.train.steps} "
                      f"~{sec['cpu'] / 60:.0f} min CPU, "
                      f"~{sec['gpu'] / 60:.1f} min GPU  {state}  {d}")
