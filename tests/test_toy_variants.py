@@ -29,6 +29,25 @@ def test_quick_preset_gives_the_arm_learned_positions_only():
     assert old.configs_for("arm")[0].pos == "rope" and old != cfg
 
 
+def test_quick_preset_trains_the_mdm_longer_and_old_runs_extend(tmp_path):
+    from toy_jax import rundir
+
+    cfg = configs.make_config(L=8, preset="quick")
+    assert (cfg.steps_of("mdm"), cfg.steps_of("arm")) == (3000, 1500)
+    forced = configs.make_config(L=8, preset="quick", train_overrides={"steps": 40})
+    assert (forced.steps_of("mdm"), forced.steps_of("arm")) == (40, 40)
+    d = cfg.to_dict()  # a quick run from before the MDM's own steps: both models 1,500
+    for m in d["models"]:
+        m.pop("steps")
+    old = configs.RunConfig.from_dict(d)
+    assert old.steps_of("mdm") == 1500 and rundir._extends(old, cfg)
+    assert not rundir._extends(cfg, old)  # fewer steps: refused
+    fewer = configs.make_config(L=8, preset="quick", train_overrides={"steps": 1000})
+    assert not rundir._extends(old, fewer)
+    other = configs.make_config(L=8, preset="quick", model_overrides={"d_model": 32})
+    assert not rundir._extends(old, other)  # another change beside the steps
+
+
 def test_bad_variant_values_are_refused():
     with pytest.raises(ValueError, match="vocab_size"):
         configs.ModelConfig(seq_len=4, vocab_size=10)

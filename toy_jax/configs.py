@@ -197,23 +197,27 @@ class ModelSpec:
     attention: str
     objective: str
     pos: str | None = None  # this model's positions; None = the run's `ModelConfig.pos`
+    steps: int | None = None  # this model's training steps; None = the run's `TrainConfig.steps`
 
     def __post_init__(self):
         _choice("attention", self.attention, ATTENTION_CHOICES)
         _choice("objective", self.objective, OBJECTIVE_CHOICES)
         if self.pos is not None:
             _choice("pos", self.pos, POS_CHOICES)
+        if self.steps is not None:
+            _positive_int("steps", self.steps)
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(f"model name must be alphanumeric/underscore, got {self.name!r}")
 
 
-def model_spec(objective: str, attention: str | None = None, pos: str | None = None) -> ModelSpec:
+def model_spec(objective: str, attention: str | None = None, pos: str | None = None,
+               steps: int | None = None) -> ModelSpec:
     """'mdm' = full + mdm, 'arm' = causal + arm; a non-default mask is named e.g. 'mdm_causal'.
-    `pos` sets this model's positions (None: the run's)."""
+    `pos` / `steps` set this model's positions / training steps (None: the run's)."""
     _choice("objective", objective, OBJECTIVE_CHOICES)
     attention = attention or DEFAULT_ATTENTION[objective]
     name = objective if attention == DEFAULT_ATTENTION[objective] else f"{objective}_{attention}"
-    return ModelSpec(name=name, attention=attention, objective=objective, pos=pos)
+    return ModelSpec(name=name, attention=attention, objective=objective, pos=pos, steps=steps)
 
 
 @dataclass(frozen=True)
@@ -252,12 +256,17 @@ class RunConfig:
         raise ValueError(f"no model {name!r} in this run (has {[m.name for m in self.models]})")
 
     def configs_for(self, name: str) -> tuple[ModelConfig, TrainConfig]:
-        """The model and train config of one variant (its mask, positions and objective filled
-        in)."""
+        """The model and train config of one variant (its mask, positions, objective and steps
+        filled in)."""
         s = self.spec(name)
         pos = {"pos": s.pos} if s.pos is not None else {}
+        steps = {"steps": s.steps} if s.steps is not None else {}
         return (dataclasses.replace(self.model, attention=s.attention, **pos),
-                dataclasses.replace(self.train, objective=s.objective))
+                dataclasses.replace(self.train, objective=s.objective, **steps))
+
+    def steps_of(self, name: str) -> int:
+        """The training steps of one variant."""
+        return self.configs_for(name)[1].steps
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -288,11 +297,13 @@ PRESETS = {
     # rule of the task, p(uppercase at p | no uppercase yet) = 1 / (L - p), depends on the
     # absolute position p, which a causal RoPE decoder of this size does not recover in 1,500
     # steps (forward completion stalls at 83-86 % for L >= 20; RESULTS.md, "Table 2").
+    # The MDM trains 3,000 steps: at 1,500 its forward infill is still rising at L >= 30 and
+    # some seeds end below 95 % forward completion (same section).
     "quick": dict(model=dict(d_model=64, n_heads=1, dropout=0.02),
                   train=dict(steps=1500, batch_size=128, lr=1e-3, warmup_steps=150,
                              grad_clip=1.0, weight_decay=0.0, ema_decay=0.9999,
                              track_every=50, ckpt_every=500),
-                  pos_by_model=dict(arm="learned")),
+                  pos_by_model=dict(arm="learned"), steps_by_model=dict(mdm=3000)),
 }
 
 
@@ -318,9 +329,11 @@ def make_config(L: int = 20, preset: str = "paper", model: str = "both",
     p = PRESETS[preset]
     # `model` picks the architecture; --attention / --objective override mask / loss; an
     # explicit positions override applies to every model, else the preset's per-model choice
+    # (an explicit --steps likewise replaces the preset's per-model steps)
     pos_by_model = {} if "pos" in (model_overrides or {}) else p.get("pos_by_model", {})
+    steps_by_model = {} if "steps" in (train_overrides or {}) else p.get("steps_by_model", {})
     specs = tuple(model_spec(objective or n, attention or DEFAULT_ATTENTION[n],
-                             pos_by_model.get(n)) for n in names)
+                             pos_by_model.get(n), steps_by_model.get(n)) for n in names)
     mcfg = _build(ModelConfig, {**p["model"], **(model_overrides or {}), "seq_len": L})
     tcfg = _build(TrainConfig, {**p["train"], **(train_overrides or {})})
     ecfg = _build(EvalConfig, dict(eval_overrides or {}))

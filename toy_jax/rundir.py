@@ -72,10 +72,17 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
 
 
 def _extends(old: RunConfig, new: RunConfig) -> bool:
-    """True when `new` differs from `old` only by a larger number of training steps."""
-    if new.train.steps <= old.train.steps:
+    """True when `new` differs from `old` only by training steps, none fewer and some more
+    (the run's `train.steps` or a model's own `ModelSpec.steps`)."""
+    def strip(c: RunConfig) -> RunConfig:
+        return dataclasses.replace(c, train=dataclasses.replace(c.train, steps=1),
+                                   models=tuple(dataclasses.replace(m, steps=None)
+                                                for m in c.models))
+
+    if strip(old) != strip(new):
         return False
-    return dataclasses.replace(old, train=dataclasses.replace(old.train, steps=new.train.steps)) == new
+    grown = [(new.steps_of(m.name), old.steps_of(m.name)) for m in new.models]
+    return all(n >= o for n, o in grown) and any(n > o for n, o in grown)
 
 
 def _diff(a: dict, b: dict, prefix: str = "") -> str:
@@ -160,7 +167,7 @@ def reevaluate_run(out: Path | str) -> dict:
     run = load_run(out)
     cfg = run.config
     missing = [s.name for s in cfg.models
-               if s.name not in run.states or run.step(s.name) != cfg.train.steps]
+               if s.name not in run.states or run.step(s.name) != cfg.steps_of(s.name)]
     if missing:
         raise RunDirError(f"{out}: no final checkpoint of {missing}; rerun training instead")
     per_seed = {s.name: evaluate_trained(cfg, s.name, run.graphdefs[s.name],

@@ -257,10 +257,11 @@ def tables(d: dict, prefix: str) -> dict[str, str]:
     foot = (f"\n\nMean ± s.e.m. over seeds, in %; per seed: the final top-3 value of each seed. "
             f"Made by `{d['command']}` at commit {d['provenance']['commit'][:7]} "
             f"({d['provenance']['cpu']}, {d['provenance']['date'][:10]}).")
-    return {f"{prefix}": verdict_table(d) + foot,
-            f"{prefix}_sampler": sampler_table(d),
-            f"{prefix}_forward": forward_check(d),
-            f"{prefix}_arm_positions": hazard_table(d)}
+    blocks = {f"{prefix}": verdict_table(d) + foot,
+              f"{prefix}_sampler": sampler_table(d),
+              f"{prefix}_forward": "\n".join(f"- {ln}" for ln in forward_check(d).splitlines()),
+              f"{prefix}_arm_positions": hazard_table(d)}
+    return {k: v + "\n" for k, v in blocks.items()}
 
 
 def plot(d: dict, path: Path, key: str = "rev_top3_exp") -> Path:
