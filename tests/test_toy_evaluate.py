@@ -73,26 +73,6 @@ def test_summary_flags_seeds_that_did_not_learn():
     assert "WARNING" not in ok and "Every seed of every model learned" in ok
 
 
-def test_table2_lists_the_letter_level_rows():
-    from toy_jax import table2 as reproduce_table2
-
-    res = _results({0: 0.99, 1: 0.97})
-    res["per_seed"] = {s: {"mdm": v["mdm"], "arm": copy.deepcopy(v["mdm"])}
-                       for s, v in res["per_seed"].items()}
-    rows = {10: reproduce_table2.collect(res)}
-    md = reproduce_table2.render_table(rows, "quick", [10], "cmd", {10: 1.0})
-    line = next(ln for ln in md.splitlines() if ln.startswith("| MDM | ema | infill_letter |"))
-    assert line.endswith("| 98.0 ± 1.0 | 25.0 ± 0.0 |")
-    old = copy.deepcopy(res)  # a results.json from before the letter-level reading
-    for b in old["per_seed"].values():
-        for w in (b["mdm"], b["mdm"]["ema"], b["arm"], b["arm"]["ema"]):
-            for d in ("forward", "reverse"):
-                w[d].pop("infill_letter", None)
-    md = reproduce_table2.render_table({10: reproduce_table2.collect(old)},
-                                       "quick", [10], "cmd", {10: 1.0})
-    assert "| MDM | ema | infill_letter | - | - |" in md
-
-
 def test_reevaluate_run_adds_the_letter_level_reading(tmp_path):
     """A finished run from before the letter-level reading is scored again from its
     checkpoints: the new reading appears, every earlier number is unchanged."""

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from toy_jax import ablations, bench, train
+from toy_jax import bench, train
 from toy_jax.cli import UsageError, run_main
 from toy_jax import figures as make_figures
 from toy_jax import summarize as summarize_runs
-from toy_jax import table2 as reproduce_table2
 
 from interruptible import default_sigint
 
@@ -68,8 +67,6 @@ def _interrupt(*a, **k):
 
 @pytest.mark.parametrize("mod,target,argv", [
     (train, "toy_jax.rundir.run_experiment", ["--L", "3", "--steps", "1"]),
-    (reproduce_table2, "toy_jax.table2.run_table", ["--L", "3"]),  # scripts/reproduce_table2.py
-    (ablations, "toy_jax.ablations.run_ablations", ["--L", "3"]),  # scripts/ablations.py
     (make_figures, "toy_jax.figures.make_figures", ["--runs", "."]),  # scripts/make_figures.py
     (summarize_runs, "toy_jax.summarize.summarize", None),  # scripts/summarize_runs.py
     (bench, "toy_jax.bench.setup_jax", ["--no-torch"]),  # scripts/bench_toy.py's main
@@ -84,15 +81,13 @@ def test_every_toy_cli_exits_130_on_ctrl_c(mod, target, argv, tmp_path, monkeypa
     assert mod.main(argv) == 130
     line = _one_line(capsys)
     assert "interrupted" in line and "Traceback" not in line
-    if mod in (train, reproduce_table2, ablations):
+    if mod is train:  # scripts/study.py and scripts/toy_grid.py: tests/test_toy_study.py
         assert "rerun the same command" in line
 
 
 @pytest.mark.parametrize("mod,argv,code", [
     (train, ["--L", "1"], 2),
     (train, ["--steps", "0"], 2),
-    (reproduce_table2, ["--L", "3", "--steps", "0"], 2),
-    (ablations, ["--variants", "nope"], 2),
     (make_figures, ["--runs", "/nonexistent/run"], 2),
     (summarize_runs, ["/nonexistent/run"], 2),
     (bench, ["--L", "1"], 2),

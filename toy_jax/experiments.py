@@ -118,9 +118,9 @@ GRIDS = {g.name: g for g in (
     Grid("table2", ("baseline",), note="Table 2: MDM and ARM at L = 10, 20, 30, 40"),
     # The ablations at L = 10 and 20 with Table 2's 8 seeds (the paper's Table 2 seeds; fewer
     # would leave the Δ vs baseline within its s.e.): the ablated mechanisms (positions, mask,
-    # init) act at every L, and on the 2-core CPU these ten one-model cells take ~35 min where
-    # L = 30 and 40 would add ~2 h (`describe`), so the quick study stays ~1.5 h unattended.
-    # Their baselines are Table 2's cells.
+    # init) act at every L, and on the 2-core CPU these ten one-model cells take 35-50 min
+    # (`describe`; 1,500 or 3,000 MDM steps) where L = 30 and 40 would add 2-3 h, so the quick
+    # study stays within about 1.5-2 h unattended. Their baselines are Table 2's cells.
     Grid("ablations", ("baseline", "mdm_learned", "mdm_nopos", "mdm_causal", "arm_learned",
                        "mdm_raddinit"), Ls=(10, 20),
          note="the paper's account tested: positions, mask, init (baselines = Table 2's cells)"),
@@ -243,6 +243,11 @@ def check_cells(grid_cells, out: Path) -> None:
                               "--out or remove it")
 
 
+def model_steps(cfg: C.RunConfig, name: str) -> int:
+    """Training steps of one model of a run (a model may have its own, `ModelSpec.steps`)."""
+    return getattr(cfg.spec(name), "steps", None) or cfg.train.steps
+
+
 def step_gflop(cfg: C.RunConfig) -> float:
     """Approximate GFLOP of one training step of every model and seed (forward + backward)."""
     m, t, L = cfg.model, cfg.train, cfg.L
@@ -266,7 +271,7 @@ CPU_TRAIN_SLOWDOWN = {10: 1.22, 20: 1.55, 30: 1.5, 40: 1.6}
 def cell_seconds(cfg: C.RunConfig) -> dict[str, float]:
     """Estimated seconds of one cell: {'cpu': its wall time on the 2-core CPU, 'gpu': its
     training on one H200}."""
-    gf = step_gflop(cfg) * cfg.train.steps
+    gf = step_gflop(cfg) / len(cfg.models) * sum(model_steps(cfg, m.name) for m in cfg.models)
     slow = CPU_TRAIN_SLOWDOWN.get(cfg.L, 1.2 + 0.5 * min(1.0, max(0, cfg.L - 10) / 30))
     model_seeds = len(cfg.models) * len(cfg.seeds)
     rest = 6.5 * model_seeds / 8 * (cfg.L / 10) ** 3  # s; ~13 s at L = 10 for 2 x 8
@@ -285,7 +290,8 @@ def describe(grid_cells, out: Path) -> str:
         for k in left:
             left[k] += 0.0 if state == "finished" else sec[k]
         lines.append(f"{v:<12} L={L:<3} models={','.join(m.name for m in cfg.models):<10} "
-                     f"seeds={len(cfg.seeds)} steps={cfg.train.steps} "
+                     f"seeds={len(cfg.seeds)} steps="
+                     f"{','.join(dict.fromkeys(str(model_steps(cfg, m.name)) for m in cfg.models))} "
                      f"~{sec['cpu'] / 60:.0f} min CPU, "
                      f"~{sec['gpu'] / 60:.1f} min GPU  {state}  {d}")
     lines.append(f"{len(grid_cells)} cells; left: about {left['cpu'] / 60:.0f} min on the "

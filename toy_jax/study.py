@@ -124,7 +124,7 @@ def collapse_rows(cells_, digests: dict, out: Path) -> list[dict]:
         m = c["models"]["mdm"]
         try:
             first = {str(e["seed"]): e["first_escape_step"] for e in classify_run(
-                E.cell_dir(out, v, L), cfg.train.steps, "mdm", final=False)["seeds"]}
+                E.cell_dir(out, v, L), E.model_steps(cfg, "mdm"), "mdm", final=False)["seeds"]}
         except (ValueError, KeyError, OSError):  # no tracked attention (--track-every 0)
             first = {}
         seeds = {s: {"fwd_completion": r[m["headline"]]["final"]["fwd_completion"],
@@ -189,7 +189,7 @@ def _figures(parts: dict, out: Path, rep: Path, command: str, n_boot: int, log) 
     old = _old_figures(rep)
     if old.get("stamp") == stamp and all(Path(f).exists() for f in old.get("files", [])):
         return old
-    steps = max(c.train.steps for _, _, c in parts["table2"])
+    steps = max(E.model_steps(c, m.name) for _, _, c in parts["table2"] for m in c.models)
     t0 = time.perf_counter()
     files = make_figures(runs, extra, rep / "figures", n_boot, steps, command)
     log(f"figures: {len(files)} files in {time.perf_counter() - t0:.0f} s ({rep / 'figures'})")
@@ -341,6 +341,7 @@ def render(rec: dict, sub, every, out: Path) -> str:
         d_ = E.cell_dir(out, v, L)
         state = (f"{rec['wall_s'][f'{v}/L{L}']:.0f}" if f"{v}/L{L}" in rec["wall_s"] else
                  "reused" if E.is_finished(cfg, d_) else "not finished")
+        steps = ",".join(dict.fromkeys(str(E.model_steps(cfg, m.name)) for m in cfg.models))
         lines.append(f"| {v} | {L} | {','.join(m.name for m in cfg.models)} | "
-                     f"{len(cfg.seeds)} | {cfg.train.steps} | `{d_}` | {state} |")
+                     f"{len(cfg.seeds)} | {steps} | `{d_}` | {state} |")
     return "\n".join(lines) + "\n"
