@@ -2,7 +2,7 @@
 
     python scripts/make_figures.py              # every run under runs/ -> runs/figures/
     python scripts/make_figures.py --runs runs/paper_L20_s0 runs/paper_L10_s0_6000
-    python scripts/make_figures.py --runs RUN ... --extra-runs runs/ablations_quick/mdm_learned_L20
+    python scripts/make_figures.py --runs RUN ... --extra-runs runs/study_quick/mdm_learned/L20
 
 The figures, analysis.json and analysis.md it writes: `toy_jax.figures` (also `--help`).
 Exit codes (`toy_jax.cli`): 0 done, 1 failure (no run found), 2 bad arguments, 130 interrupted.

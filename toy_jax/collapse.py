@@ -13,7 +13,7 @@ measures on the raw weights of every seed, over the forward infill queries "a ..
   * the gradient norm of every parameter on one fixed training batch (fixed t, masks, dropout).
 It writes DIR/diagnostics.jsonl (one line per seed and step) and DIR/config.json.
 
-`classify` reads run directories written by `toy_jax/train.py` (or `scripts/sweep.py`) and
+`classify` reads run directories written by `toy_jax/train.py` (or `scripts/toy_grid.py`) and
 labels every seed twice: by an early indicator at step `--at` read from metrics.jsonl (the
 seed "escaped the pad plateau" when its mean [M]->cue attention weight over forward contexts
 is >= 0.5), and, where results.json was written after enough training, by the final forward

@@ -2,7 +2,7 @@
 
     python scripts/make_figures.py              # every run under runs/ -> runs/figures/
     python scripts/make_figures.py --runs runs/paper_L20_s0 runs/paper_L10_s0_6000
-    python scripts/make_figures.py --runs RUN ... --extra-runs runs/ablations_quick/mdm_learned_L20
+    python scripts/make_figures.py --runs RUN ... --extra-runs runs/study_quick/mdm_learned/L20
 
 Without --runs, every run directory under --root (default runs/) holding a checkpoint of an
 MDM-objective model is used. The default --out is `figures/` in the runs' common parent folder
