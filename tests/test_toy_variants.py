@@ -227,3 +227,23 @@ def test_gpu_script_dry_run_lists_the_paper_grid(tmp_path):
     bad = subprocess.run([sys.executable, "scripts/toy_grid.py", "--seeds", "0"], cwd=root,
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_extending_one_model_keeps_the_other_models_evaluation(tmp_path, monkeypatch):
+    """A run whose MDM alone trains on (per-model steps) evaluates only the MDM again."""
+    import dataclasses
+
+    from toy_jax import rundir
+
+    cfg = _tiny(3)
+    first = rundir.run_experiment(cfg, tmp_path, progress=False)
+    longer = dataclasses.replace(cfg, models=tuple(
+        dataclasses.replace(m, steps=8) if m.name == "mdm" else m for m in cfg.models))
+    calls = []
+    real = rundir.evaluate_trained
+    monkeypatch.setattr(rundir, "evaluate_trained",
+                        lambda c, name, *a: calls.append(name) or real(c, name, *a))
+    again = rundir.run_experiment(longer, tmp_path, progress=False)
+    assert calls == ["mdm"]
+    assert again["per_seed"]["0"]["arm"] == first["per_seed"]["0"]["arm"]
+    assert again["timing"]["mdm"]["steps_run"] == 4

@@ -145,6 +145,7 @@ def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) ->
 
     out = Path(out)
     prepare_run_dir(cfg, out)
+    previous = _read_json(out / "results.json")
     per_seed, timing = {}, {}
     for spec in cfg.models:
         ckpt = Checkpointer(out / "checkpoints" / spec.name)
@@ -153,11 +154,40 @@ def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) ->
                              progress=progress)
         finally:
             ckpt.close()
+        kept = _unchanged_results(previous, cfg, spec.name, tm.timing)
+        if kept is not None:  # e.g. the ARM of a run whose MDM alone was extended
+            timing[spec.name], per_seed[spec.name] = kept
+            continue
         timing[spec.name] = tm.timing
         per_seed[spec.name] = evaluate_trained(cfg, spec.name, tm.graphdef, tm.params, tm.ema)
     results = build_results(cfg, per_seed, timing)
     _write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _unchanged_results(previous: dict | None, cfg: RunConfig, name: str, timing: dict):
+    """(timing, per-seed results) of `name` from the run's earlier results.json when this call
+    trained it no further and its model, training and evaluation configs and seeds are those
+    of the earlier run (the evaluation would repeat itself); else None."""
+    if not previous or timing.get("steps_run", 1) != 0:
+        return None
+    try:
+        old = RunConfig.from_dict(previous["config"])
+        same = (old.configs_for(name) == cfg.configs_for(name) and old.eval == cfg.eval
+                and old.seeds == cfg.seeds and old.L == cfg.L)
+        if not same:
+            return None
+        return (previous["timing"][name],
+                {s: previous["per_seed"][str(s)][name] for s in cfg.seeds})
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def reevaluate_run(out: Path | str) -> dict:
