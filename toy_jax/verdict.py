@@ -255,7 +255,7 @@ def hazard_table(d: dict) -> str:
 def tables(d: dict, prefix: str) -> dict[str, str]:
     """The RESULTS.md blocks of one verdict record, by block name."""
     foot = (f"\n\nMean ± s.e.m. over seeds, in %; per seed: the final top-3 value of each seed. "
-            f"Made by `{d['command']}` at commit {d['provenance']['commit'][:7]} "
+            f"Made by `{d['command']}`; digested at commit {d['provenance']['commit'][:7]} "
             f"({d['provenance']['cpu']}, {d['provenance']['date'][:10]}).")
     blocks = {f"{prefix}": verdict_table(d) + foot,
               f"{prefix}_sampler": sampler_table(d),
