@@ -55,13 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from largescale_torch.constants import EXIT_INTERRUPTED
+    from largescale_torch.cli import main_interruptible
 
-    try:
-        return _main(argv)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return main_interruptible(_main, argv)
 
 
 def _main(argv=None) -> int:

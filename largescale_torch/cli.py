@@ -84,6 +84,16 @@ def sampler_fields(args: argparse.Namespace) -> dict:
             "prefix_cache": args.prefix_cache}
 
 
+def main_interruptible(body: Callable[[Any], int], argv=None) -> int:
+    """`body(argv)`, or exit code 130 after one line on Ctrl-C (commands whose other errors
+    `body` reports itself)."""
+    try:
+        return body(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return C.EXIT_INTERRUPTED
+
+
 def call_with_exit_code(fn: Callable[[], Any], interrupted: Callable[[], str]) -> tuple[Any, int]:
     """(fn(), 0), or (None, exit code) after a one-line error on stderr: a bad config, a runtime
     failure, or Ctrl-C (`interrupted()` says what was kept)."""

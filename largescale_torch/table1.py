@@ -30,7 +30,6 @@ from pathlib import Path
 from largescale_torch.constants import (
     EXIT_BAD_ARGS,
     EXIT_FAILURE,
-    EXIT_INTERRUPTED,
     LLADA_TABLE4,
     PAPER_TABLE1,
     TABLE1_ROWS,
@@ -175,11 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    try:
-        return _main(argv)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    from largescale_torch.cli import main_interruptible
+
+    return main_interruptible(_main, argv)
 
 
 def _main(argv=None) -> int:

@@ -478,13 +478,13 @@ def arm_hazard(model: ToyTransformer) -> dict:
     c, i, p = (np.asarray(a, np.int32) for a in zip(*rows))
     x = np.full((len(rows), L), vocab.PAD, np.int32)
     x[np.arange(len(rows)), i] = vocab.LOWER0 + c
-    lg = jax.jit(lambda xb, qb: jax.nn.softmax(logits_at(model, xb, qb), -1))(
+    prob = jax.jit(lambda xb, qb: jax.nn.softmax(logits_at(model, xb, qb), -1))(
         jnp.asarray(x), jnp.asarray(p - 1))
-    lg = np.asarray(lg, np.float64)
-    h = lg[np.arange(len(rows)), vocab.UPPER0 + c]
-    top3 = np.sort(lg, -1)[:, -3:].sum(-1)
-    in3 = lg[np.arange(len(rows)), vocab.UPPER0 + c] >= np.sort(lg, -1)[:, -3]
-    h_top3 = np.where(in3, h / top3, 0.0)
+    prob = np.asarray(prob, np.float64)
+    n = np.arange(len(rows))
+    h = prob[n, vocab.UPPER0 + c]
+    top3 = np.sort(prob, -1)[:, -3:]
+    h_top3 = np.where(h >= top3[:, 0], h / top3.sum(-1), 0.0)  # renormalised over the top 3
     opt = 1.0 / (L - p)
     dist = p - i
     hd, od = h.copy(), opt.copy()
@@ -493,9 +493,9 @@ def arm_hazard(model: ToyTransformer) -> dict:
         hd[sel] -= h[sel].mean()
         od[sel] -= opt[sel].mean()
     slope = float((hd * od).sum() / (od * od).sum()) if (od * od).sum() > 0 else float("nan")
-    miss = {}
-    for (ci, ii, pp), q in zip(rows, h_top3):
-        miss[(ci, ii)] = miss.get((ci, ii), 1.0) * (1.0 - q)
+    # rows are ordered by (letter, cue position, p): one run of rows per prompt
+    starts = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (i[1:] != i[:-1])])
+    miss = np.multiply.reduceat(1.0 - h_top3, starts)
     return {"mae": float(np.abs(h - opt).mean()), "slope": slope,
-            "completion_estimate": float(1.0 - np.mean(list(miss.values()))),
+            "completion_estimate": float(1.0 - miss.mean()),
             "n_prefixes": len(rows)}

@@ -12,6 +12,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from toy_jax.vocab import N_TARGETS
+
 POS_CHOICES = ("rope", "learned", "none")
 INIT_CHOICES = ("radd", "standard")
 EMBED_INIT_CHOICES = ("radd", "normal", "gpt2")  # U(+-1/sqrt d), N(0, 1), N(0, 0.02)
@@ -87,8 +89,6 @@ class ModelConfig:
         if self.embed_init is not None:
             _choice("embed_init", self.embed_init, EMBED_INIT_CHOICES)
         if self.vocab_size is not None:
-            from toy_jax.vocab import N_TARGETS
-
             if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) \
                     or self.vocab_size < N_TARGETS:
                 raise ValueError(f"vocab_size must be an integer >= {N_TARGETS} (the toy's "
@@ -104,8 +104,6 @@ class ModelConfig:
     @property
     def n_outputs(self) -> int:
         """Width of the output layer: `vocab_size`, else the toy's N_TARGETS."""
-        from toy_jax.vocab import N_TARGETS
-
         return self.vocab_size or N_TARGETS
 
     @property

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toy_jax import data, vocab
+from toy_jax.configs import EvalConfig
 from toy_jax.evaluate import letters_only, target_stats, topk_expectations
 from toy_jax.losses import prediction_offset
 from toy_jax.model import ToyTransformer
@@ -148,7 +149,7 @@ def cue_attention(model: ToyTransformer, L: int | None = None) -> dict:
     return out
 
 
-TOP_K = 3  # k of the tracked noise-free top-k readings (`evaluate.topk_expectations`)
+TOP_K = EvalConfig().top_k  # k of the tracked noise-free top-k readings (Appendix E.2's 3)
 
 
 class Probe(NamedTuple):

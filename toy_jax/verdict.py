@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-PAPER_REV = {10: 43.10, 20: 55.70, 30: 33.89, 40: 38.37}  # Table 2, MDM reverse, %
-PAPER_FWD = {"mdm": {10: 99.31, 20: 97.36, 30: 96.91, 40: 97.27},
-             "arm": {10: 99.83, 20: 99.80, 30: 99.93, 40: 99.93}}
+from toy_jax.results_tables import PAPER_TABLE2  # noqa: E402  (JSON-only module)
+
+PAPER_REV = {L: rev for L, (_, rev) in PAPER_TABLE2["mdm"].items()}  # Table 2, MDM reverse, %
+PAPER_FWD = {m: {L: fwd for L, (fwd, _) in by_L.items()} for m, by_L in PAPER_TABLE2.items()}
 FINAL = {  # digest key -> (direction, reading, metric) in results.json
     "fwd_completion": ("forward", "completion", "topk_success"),
     "fwd_completion_greedy": ("forward", "completion", "greedy_acc"),
