@@ -31,7 +31,6 @@ equal the infill values. Every placement of the set is evaluated.
 """
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax
@@ -41,7 +40,7 @@ import numpy as np
 from toy_jax import data, vocab
 from toy_jax.configs import EvalConfig
 from toy_jax.losses import prediction_offset
-from toy_jax.model import compute_dtype, dense, logits_at, merge
+from toy_jax.model import logits_at, merge
 
 DIRECTIONS = ("forward", "reverse")
 PROTOCOLS = ("infill", "completion", "infill_letter")
@@ -181,16 +180,10 @@ def _generate_cached(graphdef, params, x_BxL, cue_pos, gumbel_BxLxk, objective, 
 def _query_output(model, h_BxD, q_BxHxD, kT_LxBxHxD, vT_LxBxHxD, qpos):
     """Logits (B, N_TARGETS) of the query at position `qpos` (the same for every row) from its
     block input and query and position-first keys and values (`model.logits_from_qkv`)."""
-    cfg = model.cfg
-    s_BxHxL = jnp.einsum("bhd,jbhd->bhj", q_BxHxD, kT_LxBxHxD,
-                         preferred_element_type=jnp.float32) * (1.0 / math.sqrt(cfg.d_head))
-    if cfg.attention == "causal":
-        s_BxHxL = jnp.where(jnp.arange(s_BxHxL.shape[-1]) <= qpos, s_BxHxL, -jnp.inf)
-    w = jax.nn.softmax(s_BxHxL, axis=-1)
+    s_BxHxL = jnp.einsum("bhd,jbhd->bhj", q_BxHxD, kT_LxBxHxD, preferred_element_type=jnp.float32)
+    w = model.attention_weights(s_BxHxL, qpos)
     o = jnp.einsum("bhj,jbhd->bhd", w.astype(vT_LxBxHxD.dtype), vT_LxBxHxD)
-    h1 = h_BxD + dense(o.reshape(h_BxD.shape[0], cfg.d_model), model.w_out[...],
-                       compute_dtype(cfg))
-    return model.mlp_and_head(h1)
+    return model.mlp_and_head(model.attention_residual(h_BxD, o))
 
 
 def _completion_teacher_forced(graphdef, params, x_BxL, tgt_pos, tgt_id, objective):

@@ -90,11 +90,6 @@ def apply_rope(x_BxLxHxD, cos_LxD2, sin_LxD2):
     return jnp.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=-1)
 
 
-def causal_mask(L: int):
-    """Boolean (L, L): True where query i may attend key j (j <= i)."""
-    return jnp.tril(jnp.ones((L, L), dtype=bool))
-
-
 class ToyTransformer(nnx.Module):
     """The toy MDM / ARM. Parameters are plain `nnx.Param`s (shapes in the attribute names' docs)."""
 
@@ -182,23 +177,39 @@ class ToyTransformer(nnx.Module):
         return self.block(self.embed_tokens(x_BxL), dropout_key=dropout_key,
                           return_attn=return_attn)
 
+    def attention_weights(self, scores_xJ, query_pos):
+        """weights = softmax(scores / sqrt(d_head) + causal mask) over the last (key) axis j.
+
+        The one place attention weights are made: the full forward (`block`), the one-query
+        forward (`logits_from_qkv`, `evaluate`'s cached generation) and `tracking`'s probes.
+        `scores_xJ` (..., J) are the unscaled float32 q^T R(j - i) k over keys j = 0..J-1;
+        `query_pos` broadcasts against them (an int, (B, 1, 1), (L, 1), ...): under causal
+        attention key j is seen iff j <= the query's position.
+        """
+        logits = scores_xJ * (1.0 / math.sqrt(self.cfg.d_head))
+        if self.cfg.attention == "causal":
+            logits = jnp.where(jnp.arange(scores_xJ.shape[-1]) <= query_pos, logits, -jnp.inf)
+        return jax.nn.softmax(logits, axis=-1)
+
+    def attention_residual(self, h0_xd, o_xHxD, dropout_key=None):
+        """h1 = h0 + Dropout(W_o o): `o` holds the heads' outputs sum_j w_ij v_j, (..., H, d_head)."""
+        o = o_xHxD.reshape(*o_xHxD.shape[:-2], self.cfg.d_model)
+        return h0_xd + _dropout(dense(o, self.w_out[...], compute_dtype(self.cfg)),
+                                self.cfg.dropout, dropout_key)
+
     def block(self, h0_BxLxd, *, dropout_key=None, return_attn: bool = False):
         """The block and head applied to input embeddings h0 (what `__call__` does after E[x])."""
-        cfg = self.cfg
         h0, L = h0_BxLxd, h0_BxLxd.shape[-2]
         q, k, v = self.qkv(h0)
         # q_i^T R(j-i) k_j, unscaled; accumulated and softmaxed in float32
         scores = jnp.einsum("bihd,bjhd->bhij", q, k, preferred_element_type=jnp.float32)
-        logits_att = scores * (1.0 / math.sqrt(cfg.d_head))
-        if cfg.attention == "causal":
-            logits_att = jnp.where(causal_mask(L), logits_att, -jnp.inf)
-        weights = jax.nn.softmax(logits_att, axis=-1)
-        o = jnp.einsum("bhij,bjhd->bihd", weights.astype(v.dtype), v).reshape(h0.shape)
+        weights = self.attention_weights(scores, jnp.arange(L)[:, None])
+        o = jnp.einsum("bhij,bjhd->bihd", weights.astype(v.dtype), v)
         if dropout_key is not None:
             k_att, k_mlp = jax.random.split(dropout_key)
         else:
             k_att = k_mlp = None
-        h1 = h0 + _dropout(dense(o, self.w_out[...], compute_dtype(cfg)), cfg.dropout, k_att)
+        h1 = self.attention_residual(h0, o, k_att)
         logits = self.mlp_and_head(h1, k_mlp)
         if return_attn:
             return logits, Attention(scores, weights)
@@ -275,18 +286,10 @@ def logits_at(model: ToyTransformer, x_BxL, pos_B):
 def logits_from_qkv(model: ToyTransformer, h0_BxLxd, q_BxLxHxD, k_BxLxHxD, v_BxLxHxD, pos_B):
     """`logits_at` from the block input and its q, k, v (e.g. a cache updated one position at
     a time by `evaluate`'s left-to-right generation)."""
-    cfg = model.cfg
-    L = h0_BxLxd.shape[-2]
     b = jnp.arange(h0_BxLxd.shape[0])
     q_BxHxD = q_BxLxHxD[b, pos_B]
     scores_BxHxL = jnp.einsum("bhd,bjhd->bhj", q_BxHxD, k_BxLxHxD,
                               preferred_element_type=jnp.float32)
-    logits_att = scores_BxHxL * (1.0 / math.sqrt(cfg.d_head))
-    if cfg.attention == "causal":
-        logits_att = jnp.where(jnp.arange(L)[None, None, :] <= pos_B[:, None, None],
-                               logits_att, -jnp.inf)
-    w = jax.nn.softmax(logits_att, axis=-1)
-    o = jnp.einsum("bhj,bjhd->bhd", w.astype(v_BxLxHxD.dtype), v_BxLxHxD).reshape(
-        h0_BxLxd.shape[0], cfg.d_model)
-    h1 = h0_BxLxd[b, pos_B] + dense(o, model.w_out[...], compute_dtype(cfg))
-    return model.mlp_and_head(h1)
+    w = model.attention_weights(scores_BxHxL, pos_B[:, None, None])
+    o = jnp.einsum("bhj,bjhd->bhd", w.astype(v_BxLxHxD.dtype), v_BxLxHxD)
+    return model.mlp_and_head(model.attention_residual(h0_BxLxd[b, pos_B], o))

@@ -3,7 +3,8 @@
 The probe sequences all hold one cue letter, one `[M]` and pad elsewhere, so every key and
 value is a function of (token, position) only. `ProbeTables` computes q, k, v once for every
 (token, position) pair, and the attention of one query per sequence is assembled from these
-tables; only the MLP and head run per sequence. This is the same function as the full model
+tables; the weights, the output projection, the MLP and the head are the model's own
+(`ToyTransformer.attention_weights`, `attention_residual`, `mlp_and_head`), run per sequence. This is the same function as the full model
 (tests check it against `model.__call__`), at a small fraction of the cost, which keeps the
 tracking overhead of training small.
 
@@ -20,7 +21,6 @@ Two readings, as in `evaluate`: `infill_*` chooses among all outputs (the pad `0
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -87,8 +87,7 @@ def probe_tables(model: ToyTransformer) -> ProbeTables:
 
 def probe_attention(model: ToyTransformer, tab: ProbeTables, ps: ProbeSet):
     """Scores (N, H, L) (unscaled q^T R k) and weights (N, H, L) of the query position."""
-    cfg = model.cfg
-    L = cfg.seq_len
+    L = model.cfg.seq_len
     n = jnp.asarray
     qtok = _query_token(ps)
     q = tab.q[qtok, n(ps.query_pos)]  # (N, H, D)
@@ -100,10 +99,7 @@ def probe_attention(model: ToyTransformer, tab: ProbeTables, ps: ProbeSet):
     cue_j = j == n(ps.cue_pos)[:, None, None]
     msk_j = j == n(ps.mask_pos)[:, None, None]
     scores = jnp.where(cue_j, s_cue, jnp.where(msk_j, s_msk, s_pad))
-    logits = scores * (1.0 / math.sqrt(cfg.d_head))
-    if cfg.attention == "causal":
-        logits = jnp.where(j <= n(ps.query_pos)[:, None, None], logits, -jnp.inf)
-    return scores, jax.nn.softmax(logits, axis=-1)
+    return scores, model.attention_weights(scores, n(ps.query_pos)[:, None, None])
 
 
 def probe_logits(model: ToyTransformer, tab: ProbeTables, ps: ProbeSet):
@@ -116,9 +112,7 @@ def probe_logits(model: ToyTransformer, tab: ProbeTables, ps: ProbeSet):
     o = (jnp.einsum("nhj,jhd->nhd", w, v_pad)
          + w_cue * (tab.v[n(ps.cue_tok), n(ps.cue_pos)] - v_pad[n(ps.cue_pos)])
          + w_msk * (tab.v[vocab.MASK, n(ps.mask_pos)] - v_pad[n(ps.mask_pos)]))
-    h1 = tab.h0[_query_token(ps), n(ps.query_pos)] \
-        + o.reshape(o.shape[0], -1) @ model.w_out[...]
-    return model.mlp_and_head(h1)
+    return model.mlp_and_head(model.attention_residual(tab.h0[_query_token(ps), n(ps.query_pos)], o))
 
 
 def _query_token(ps: ProbeSet):
