@@ -7,7 +7,7 @@
 JAX against the same step under torch.compile and as a plain eager PyTorch loop (identical
 work: `toy_jax.bench` says what is matched and what cannot be); `--help` lists the flags.
 
-Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad arguments, 130 interrupted.
+Exit codes (`plumbing.cli`): 0 done, 1 failure, 2 bad arguments, 130 interrupted.
 """
 from __future__ import annotations
 

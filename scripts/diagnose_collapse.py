@@ -5,7 +5,7 @@
     python scripts/diagnose_collapse.py record DIR --out results/collapse_diagnostics_NAME.json
 
 What each command measures and the classification rule: `toy_jax.collapse` (also `--help`).
-Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad arguments, 130 interrupted.
+Exit codes (`plumbing.cli`): 0 done, 1 failure, 2 bad arguments, 130 interrupted.
 """
 from __future__ import annotations
 

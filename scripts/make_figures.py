@@ -5,7 +5,7 @@
     python scripts/make_figures.py --runs RUN ... --extra-runs runs/study_quick/mdm_learned/L20
 
 The figures, analysis.json and analysis.md it writes: `toy_jax.figures` (also `--help`).
-Exit codes (`toy_jax.cli`): 0 done, 1 failure (no run found), 2 bad arguments, 130 interrupted.
+Exit codes (`plumbing.cli`): 0 done, 1 failure (no run found), 2 bad arguments, 130 interrupted.
 """
 from __future__ import annotations
 

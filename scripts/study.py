@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toy_jax.cli import OneLineParser, UsageError, run_main  # noqa: E402
+from plumbing.cli import OneLineParser, UsageError, run_main  # noqa: E402
 
 
 def _main(argv) -> int:
@@ -69,7 +69,7 @@ def _main(argv) -> int:
 
 
 def main(argv=None) -> int:
-    """Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad arguments, 130 interrupted."""
+    """Exit codes (`plumbing.cli`): 0 done, 1 failure, 2 bad arguments, 130 interrupted."""
     return run_main("study.py", _main, sys.argv[1:] if argv is None else argv)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from toy_jax import bench, train
-from toy_jax.cli import UsageError, run_main
+from plumbing.cli import UsageError, run_main
 from toy_jax import figures as make_figures
 from toy_jax import summarize as summarize_runs
 

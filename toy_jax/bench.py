@@ -46,8 +46,8 @@ import statistics
 import time
 
 from toy_jax import configs, data, vocab
-from toy_jax.provenance import cpu_model as _cpu_name
-from toy_jax.provenance import usable_cores
+from plumbing.provenance import cpu_model as _cpu_name
+from plumbing.provenance import usable_cores
 
 PROG = "bench_toy.py"
 # 1-min load average from which the machine counts as busy: with other processes on the cores,
@@ -350,7 +350,7 @@ def setup_torch(L: int, preset: str, steps: int, compile: bool = True, warmup: i
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of scripts/bench_toy.py."""
-    from toy_jax.cli import OneLineParser
+    from plumbing.cli import OneLineParser
 
     ap = OneLineParser(prog=PROG, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -387,7 +387,7 @@ def run(L: int = 20, preset: str = "paper", steps: int = 10, repeats: int = 5,
     import json
     from pathlib import Path
 
-    from toy_jax.cli import UsageError
+    from plumbing.cli import UsageError
 
     if L < 2 or steps < 1 or repeats < 1 or warmup < 1:
         raise UsageError("need L >= 2, steps >= 1, repeats >= 1, warmup >= 1")
@@ -459,8 +459,8 @@ def _main(argv) -> int:
 
 
 def main(argv=None) -> int:
-    """scripts/bench_toy.py. Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad arguments,
+    """scripts/bench_toy.py. Exit codes (`plumbing.cli`): 0 done, 1 failure, 2 bad arguments,
     130 interrupted."""
-    from toy_jax.cli import run_main
+    from plumbing.cli import run_main
 
     return run_main(PROG, _main, argv)

@@ -31,7 +31,7 @@ import platform
 import time
 from pathlib import Path
 
-from toy_jax.cli import OneLineParser as _Parser, UsageError, run_main
+from plumbing.cli import OneLineParser as _Parser, UsageError, run_main
 
 PROG = "diagnose_collapse.py"
 ESCAPE_WEIGHT = 0.5  # mean [M]->cue attention weight (forward contexts) that marks an escape
@@ -166,7 +166,7 @@ def run_train(args) -> dict:
 
 def provenance() -> dict:
     """Commit, platform and library versions of this process (recorded beside results)."""
-    from toy_jax import provenance as pv
+    from plumbing import provenance as pv
 
     return {"commit": pv.git_commit(), "cpu": pv.cpu_model(), "python": platform.python_version(),
             "versions": pv.library_versions(), "date": pv.utc_now()}
@@ -288,6 +288,6 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    """scripts/diagnose_collapse.py. Exit codes (`toy_jax.cli`): 0 done, 1 failure, 2 bad
+    """scripts/diagnose_collapse.py. Exit codes (`plumbing.cli`): 0 done, 1 failure, 2 bad
     arguments, 130 interrupted."""
     return run_main(PROG, _main, argv)

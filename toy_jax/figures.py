@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from toy_jax.cli import OneLineParser as _Parser, UsageError, run_main
+from plumbing.cli import OneLineParser as _Parser, UsageError, run_main
 
 PROG = "make_figures.py"
 
@@ -293,7 +293,7 @@ def default_out(runs: list[Path]) -> Path:
 
 
 def main(argv=None) -> int:
-    """Exit codes (`toy_jax.cli`): 0 done, 1 failure (no run found, unreadable run),
+    """Exit codes (`plumbing.cli`): 0 done, 1 failure (no run found, unreadable run),
     2 bad arguments, 130 interrupted."""
     return run_main(PROG, _main, argv)
 

@@ -29,7 +29,7 @@ import re
 import sys
 from pathlib import Path
 
-from toy_jax.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
+from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
 from toy_jax.results_tables import (
     DIRS,
     VARIANT_ORDER,
@@ -172,7 +172,7 @@ def provenance_here(command: str, commit: str) -> dict:
     """Command, code commit, platform (CPU model, library versions) and date of a run made here."""
     import os
 
-    from toy_jax import provenance as pv
+    from plumbing import provenance as pv
 
     xla = os.environ.get("XLA_FLAGS", "")
     return {"command": command, "commit": commit,

@@ -26,8 +26,8 @@ import re
 import sys
 from pathlib import Path
 
-from toy_jax.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
-from toy_jax.provenance import git_commit, utc_now
+from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
+from plumbing.provenance import git_commit, utc_now
 
 PROG = "digest_shared_runs.py"
 

@@ -141,7 +141,7 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
                  figures: bool = True, n_boot: int = 200, log=print) -> dict:
     """OUT/report/report.{md,json} from every finished cell (and the figures)."""
     from toy_jax import verdict as V
-    from toy_jax.provenance import cpu_model, git_commit, library_versions, utc_now
+    from plumbing.provenance import cpu_model, git_commit, library_versions, utc_now
     from toy_jax.rundir import _write_atomic
 
     rep = out / REPORT

@@ -58,15 +58,15 @@ def summarize(run_dirs: list[Path]) -> str:
 
 
 def main(argv=None) -> int:
-    """Exit codes (`toy_jax.cli`): 0 done, 1 a malformed results.json or an unwritable --out,
+    """Exit codes (`plumbing.cli`): 0 done, 1 a malformed results.json or an unwritable --out,
     2 bad arguments (a run without results.json), 130 interrupted."""
-    from toy_jax.cli import run_main
+    from plumbing.cli import run_main
 
     return run_main("summarize_runs.py", _main, argv)
 
 
 def _main(argv) -> int:
-    from toy_jax.cli import OneLineParser
+    from plumbing.cli import OneLineParser
 
     ap = OneLineParser(prog="summarize_runs.py", description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="toy run directories (with results.json)")

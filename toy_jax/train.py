@@ -13,8 +13,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from toy_jax.cli import (OneLineParser as _Parser, UsageError, run_main,  # noqa: E402
-                         show_defaults)
+from plumbing.cli import OneLineParser as _Parser, UsageError, run_main  # noqa: E402
+from toy_jax.cli import show_defaults  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +200,7 @@ def _mean(trees: list):
 
 
 def main(argv=None) -> int:
-    """Exit codes (`toy_jax.cli`): 0 done, 1 runtime failure, 2 bad arguments or config,
+    """Exit codes (`plumbing.cli`): 0 done, 1 runtime failure, 2 bad arguments or config,
     130 interrupted (rerunning the same command resumes from the last checkpoint)."""
     return run_main("train.py", _main, argv)
 

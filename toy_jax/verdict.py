@@ -101,7 +101,7 @@ def _add_hazard(run_dir: Path, name: str, seeds: dict) -> None:
 
 def digest(cells: list[tuple[str, Path]], command: str) -> dict:
     """The verdict record of a grid: every finished cell, with provenance."""
-    from toy_jax.provenance import cpu_model, git_commit, library_versions, utc_now
+    from plumbing.provenance import cpu_model, git_commit, library_versions, utc_now
 
     return {"command": command,
             "provenance": {"commit": git_commit(), "date": utc_now(), "cpu": cpu_model(),

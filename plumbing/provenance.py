@@ -46,6 +46,48 @@ def library_versions(packages=LIBRARIES) -> dict[str, str]:
     return out
 
 
+def git_state() -> dict:
+    """{"commit": full hash, "dirty": tracked files changed} of this checkout; None values
+    outside a git checkout."""
+    repo = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=repo, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    if head.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": head.stdout.strip(),
+            "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
+
+
+def record(libraries=LIBRARIES, **extra) -> dict:
+    """The provenance record every result file carries (one format for all packages):
+
+        commit, dirty     the code (`git_state`)
+        date              UTC, ISO 8601
+        python, platform  interpreter version, `platform.platform()`
+        cpu, cores        CPU model; cores usable / present
+        libraries         {package: version} of `libraries` that are installed
+
+    `extra` adds fields (a command, a model source, a data checksum, ...)."""
+    return {**git_state(), "date": utc_now(), "python": platform.python_version(),
+            "platform": platform.platform(), "cpu": cpu_model(),
+            "cores": f"{usable_cores()} of {os.cpu_count()}",
+            "libraries": library_versions(libraries), **extra}
+
+
+def commit_of(prov: dict | None) -> str | None:
+    """The commit a provenance record names, in this format or the older ones
+    ({"git": {"commit": ...}}, {"git_commit": ...})."""
+    prov = prov or {}
+    git = prov.get("git")
+    return (prov.get("commit") or prov.get("git_commit")
+            or (git.get("commit") if isinstance(git, dict) else None))
+
+
 def git_commit(short: bool = False) -> str:
     """The commit of the checkout this file lives in ("unknown" outside a git checkout)."""
     cmd = ["git", "rev-parse", *(["--short"] if short else []), "HEAD"]
