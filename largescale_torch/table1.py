@@ -34,6 +34,7 @@ from largescale_torch.constants import (
     PAPER_TABLE1,
     TABLE1_ROWS,
 )
+from plumbing.stats import mean_sem
 
 FAMILIES = ("llada", "llama", "qwen")
 WHICH_LABEL = {
@@ -57,15 +58,6 @@ def find_runs(paths: list[str]) -> list[dict]:
     return runs
 
 
-def mean_sem(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    m = sum(values) / n
-    if n < 2:
-        return m, float("nan")
-    var = sum((v - m) ** 2 for v in values) / (n - 1)
-    return m, math.sqrt(var / n)
-
-
 def _value(run: dict, direction: str, metric: str, which: str) -> float:
     if metric == "prefix":
         return run["prefix_match"][f"{direction}_final"]
@@ -81,7 +73,8 @@ def collect(runs: list[dict], metric: str = "exact", which: str = "best") -> dic
     for (ds, dr, fam), rs in grouped.items():
         cell = {}
         for d in ("forward", "reverse"):
-            m, s = mean_sem([100 * _value(r, d, metric, which) for r in rs])
+            # one run: s.e.m. NaN, printed as "m" without "± s"
+            m, s = mean_sem([100 * _value(r, d, metric, which) for r in rs], single=float("nan"))
             cell[d] = (m, s, len(rs))
         cell["seeds"] = sorted(r["seed"] for r in rs if r.get("seed") is not None)
         table[(ds, dr)][fam] = cell

@@ -5,23 +5,16 @@ import math
 from pathlib import Path
 
 from largescale_torch.constants import PAPER_TABLE1
+from plumbing.stats import mean_sem
 
 LABELS = {"llada": "MDM (LLaDA-style)", "llama": "ARM (Llama)"}
 VARIANTS = {"trained": "finetuned", "pretrained": "pretrained only (untrained on the facts)",
             "random_init": "random initialisation", "causal_mask": "finetuned, causal mask"}
 
 
-def mean_sem(values: list[float]) -> tuple[float, float]:
-    vals = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
-    n = len(vals)
-    if n == 0:
-        return float("nan"), float("nan")
-    m = sum(vals) / n
-    return m, (math.sqrt(sum((v - m) ** 2 for v in vals) / (n - 1) / n) if n > 1 else float("nan"))
-
-
 def cell(values: list[float], fmt: str = ".1f") -> str:
-    m, s = mean_sem(values)
+    """Mean ± s.e.m. of the values a record has (NaN: a reading it lacks); one value prints as "m"."""
+    m, s = mean_sem(values, single=float("nan"), skip_nan=True)
     if math.isnan(m):
         return "n/a"
     return f"{m:{fmt}}" + ("" if math.isnan(s) else f" ± {s:{fmt}}")
