@@ -79,6 +79,18 @@ def record(libraries=LIBRARIES, **extra) -> dict:
             "libraries": library_versions(libraries), **extra}
 
 
+def summary(prov: dict) -> str:
+    """One line naming the machine of a record: "CPU <model>, <k> of <n> cores usable; python
+    <v>, <lib> <v>, ...". Older toy records stored this line as "platform"."""
+    if "cores" not in prov and prov.get("platform"):
+        return prov["platform"]
+    k, _, n = str(prov.get("cores", "? of ?")).partition(" of ")
+    return (f"CPU {prov.get('cpu', 'unknown')}, {k} of {n} cores usable; python "
+            f"{prov.get('python', '?')}, "
+            + ", ".join(f"{a} {v}" for a, v in (prov.get("libraries") or {}).items())
+            + (f"; XLA_FLAGS={prov['xla_flags']}" if prov.get("xla_flags") else ""))
+
+
 def commit_of(prov: dict | None) -> str | None:
     """The commit a provenance record names, in this format or the older ones
     ({"git": {"commit": ...}}, {"git_commit": ...})."""

@@ -113,9 +113,3 @@ def test_curves_and_summary_from_rows():
     assert A.over_training_correlation([r for r in rows if r["seed"] == 0]) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         A.curves(rows, "arm")
-
-
-def test_mean_sem():
-    m, s = A.mean_sem([0.1, 0.2, 0.3])
-    assert m == pytest.approx(0.2) and s == pytest.approx(0.1 / np.sqrt(3))
-    assert A.mean_sem([0.5]) == (0.5, 0.0)

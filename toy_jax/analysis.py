@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from plumbing.stats import mean_sem
 from theory.bounds import rope_thetas, trace_bound
 from theory.correlation import block_weights, conditional_corr_pair
 from toy_jax import data, vocab
@@ -427,13 +428,6 @@ PAPER_TABLE2 = {"mdm": {10: (99.31, 43.10), 20: (97.36, 55.70), 30: (96.91, 33.8
                         40: (97.27, 38.37)},
                 "arm": {10: (99.83, 0.00), 20: (99.80, 0.00), 30: (99.93, 0.00),
                         40: (99.93, 0.00)}}
-
-
-def mean_sem(values) -> tuple[float, float]:
-    """Mean and standard error of the mean (ddof = 1; 0 for a single value)."""
-    a = np.asarray(values, np.float64)
-    sem = float(a.std(ddof=1) / np.sqrt(a.size)) if a.size > 1 else 0.0
-    return float(a.mean()), sem
 
 
 def seed_values(results: dict, name: str, weights: str, direction: str, protocol: str,

@@ -45,6 +45,7 @@ import os
 import statistics
 import time
 
+from plumbing import io
 from toy_jax import configs, data, vocab
 from plumbing.provenance import cpu_model as _cpu_name
 from plumbing.provenance import usable_cores
@@ -445,7 +446,7 @@ def run(L: int = 20, preset: str = "paper", steps: int = 10, repeats: int = 5,
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(res, indent=2) + "\n")
+        io.write_text(out, json.dumps(res, indent=2) + "\n")
         echo(f"written: {out}")
     return res
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
+from plumbing import io
 from plumbing.cli import OneLineParser as _Parser, UsageError, run_main
 
 PROG = "diagnose_collapse.py"
@@ -165,11 +165,10 @@ def run_train(args) -> dict:
 
 
 def provenance() -> dict:
-    """Commit, platform and library versions of this process (recorded beside results)."""
+    """The provenance record of this process (`plumbing.provenance.record`)."""
     from plumbing import provenance as pv
 
-    return {"commit": pv.git_commit(), "cpu": pv.cpu_model(), "python": platform.python_version(),
-            "versions": pv.library_versions(), "date": pv.utc_now()}
+    return pv.record()
 
 
 DIAG_STEPS = (0, 50, 100, 150, 200, 225, 250, 275, 300)
@@ -260,7 +259,7 @@ def _main(argv=None) -> int:
     if args.cmd == "record":
         rec = record(args.dir)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(rec, indent=1) + "\n")
+        io.write_text(args.out, json.dumps(rec, indent=1) + "\n")
         print(render_diagnostics(rec), end="")
         return 0
     if args.cmd == "train":
@@ -280,10 +279,10 @@ def _main(argv=None) -> int:
     print(md, end="")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"at": args.at, "escape_weight": ESCAPE_WEIGHT,
-                                        "runs_made_by": args.note, "runs": runs,
-                                        "provenance": provenance()}, indent=2) + "\n")
-        args.out.with_suffix(".md").write_text(md)
+        io.write_text(args.out, json.dumps({"at": args.at, "escape_weight": ESCAPE_WEIGHT,
+                                            "runs_made_by": args.note, "runs": runs,
+                                            "provenance": provenance()}, indent=2) + "\n")
+        io.write_text(args.out.with_suffix(".md"), md)
     return 0
 
 

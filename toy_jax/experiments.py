@@ -322,13 +322,13 @@ def write_verdict(every, out: Path, path: Path, command: str) -> dict:
     """The verdict record of every finished cell of `every` ((variant, L, cfg)), written to
     `path` (compact JSON, atomically)."""
     from toy_jax import verdict as V
-    from toy_jax.rundir import _write_atomic
+    from plumbing import io
 
     rec = V.digest([(v, cell_dir(out, v, L)) for v, L, c in every
                     if is_finished(c, cell_dir(out, v, L))], command)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(rec, separators=(",", ":")) + "\n")
+    io.write_text(path, json.dumps(rec, separators=(",", ":")) + "\n")
     return rec
 
 

@@ -29,6 +29,7 @@ import os
 import sys
 from pathlib import Path
 
+from plumbing import io
 from plumbing.cli import OneLineParser as _Parser, UsageError, run_main
 
 PROG = "make_figures.py"
@@ -253,7 +254,7 @@ def make_figures(runs, extra_runs, out: Path, n_boot: int, at_step: int, command
                                              _title(run, name, "ema")))
     extras_json = [{"dir": str(run.out), "model": name, "correlation": corr,
                     "correlation_init": init} for run, name, corr, init in extra_sum]
-    (out / "analysis.json").write_text(json.dumps(
+    io.write_text(out / "analysis.json", json.dumps(
         {"command": command, "runs": summaries, "extra_runs": extras_json}, indent=1) + "\n")
     md = render_md(summaries, command)
     for e in extras_json:
@@ -261,7 +262,7 @@ def make_figures(runs, extra_runs, out: Path, n_boot: int, at_step: int, command
         md += (f"## {e['dir']} ({e['model']}, EMA)\n- across-letter score correlation: mean "
                f"{_fmt(h['overall_mean'])}, positive in {100 * h['frac_positive']:.1f} % of "
                f"placement pairs (at initialisation {_fmt(hi['overall_mean'])})\n\n")
-    (out / "analysis.md").write_text(md)
+    io.write_text(out / "analysis.md", md)
     return written + [str(out / "analysis.json"), str(out / "analysis.md")]
 
 

@@ -24,11 +24,11 @@ logic of scripts/make_results.py (which only calls `main`).
 from __future__ import annotations
 
 import json
-import platform as _platform
 import re
 import sys
 from pathlib import Path
 
+from plumbing import io
 from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
 from toy_jax.results_tables import (
     DIRS,
@@ -169,18 +169,14 @@ def update(text: str, tables: dict[str, str], where: str = "document") -> str:
 
 
 def provenance_here(command: str, commit: str) -> dict:
-    """Command, code commit, platform (CPU model, library versions) and date of a run made here."""
+    """The provenance record (`plumbing.provenance.record`) of a run made on this machine at
+    code `commit`, with its command and XLA_FLAGS."""
     import os
 
     from plumbing import provenance as pv
 
     xla = os.environ.get("XLA_FLAGS", "")
-    return {"command": command, "commit": commit,
-            "platform": f"CPU {pv.cpu_model()}, {pv.usable_cores()} of {os.cpu_count()} cores "
-                        f"usable; python {_platform.python_version()}, "
-                        + ", ".join(f"{k} {v}" for k, v in pv.library_versions().items())
-                        + (f"; XLA_FLAGS={xla}" if xla else ""),
-            "date": pv.utc_now()}
+    return pv.record(command=command, commit=commit, **({"xla_flags": xla} if xla else {}))
 
 
 def draw_figures(results: Path, out_dir: Path, manifest: dict | None = None) -> list[Path]:
@@ -280,7 +276,7 @@ def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:
             m: {s: forward_status(ps[s][m][head[m]]["forward"]["completion"]["topk_success"])
                 for s in ps} for m in head}}
     rec["provenance"] = provenance_here(command, commit)
-    out.write_text(json.dumps(rec, indent=1) + "\n")
+    io.write_text(out, json.dumps(rec, indent=1) + "\n")
 
 
 def record_rerun(table_json: Path, command: str, commit: str, out: Path) -> None:
@@ -288,7 +284,7 @@ def record_rerun(table_json: Path, command: str, commit: str, out: Path) -> None
     src = json.loads(table_json.read_text())
     rec = {k: src[k] for k in ("preset", "seeds", "top3_success", "wall_s") if k in src}
     rec["provenance"] = provenance_here(command, commit)
-    out.write_text(json.dumps(rec, indent=1) + "\n")
+    io.write_text(out, json.dumps(rec, indent=1) + "\n")
 
 
 def _main(argv=None) -> int:
@@ -323,7 +319,7 @@ def _main(argv=None) -> int:
             if new != text:
                 stale.append(doc)
                 if not args.check:
-                    doc.write_text(new)
+                    io.write_text(doc, new)
         if args.figures:
             for p in draw_figures(args.results, args.results / "figures"):
                 print(f"wrote {p}")

@@ -10,6 +10,8 @@ Seed spread is the uncertainty shown: cells are per-seed values or mean (lowest�
 """
 from __future__ import annotations
 
+from plumbing.provenance import summary
+
 DIRS = ("forward", "reverse")
 SHORT = {"forward": "fwd", "reverse": "rev"}
 VARIANT_ORDER = ("radd", "standard", "emb1", "lnb0", "vdm", "learned")
@@ -294,7 +296,7 @@ def ablations(res: dict) -> str:
 
 
 def _label(rec: dict) -> str:
-    return rec.get("label") or rec["provenance"]["platform"]
+    return rec.get("label") or summary(rec["provenance"])
 
 
 def _by_date(reruns: dict[str, dict]) -> list[dict]:
@@ -336,7 +338,7 @@ def xmachine_summary(committed: dict, reruns: dict[str, dict], L: str = "10") ->
     head = ["run", "platform", "model", "cells (weights × direction × protocol × seed)",
             "identical to the committed value", "mean abs. difference (points)",
             "largest abs. difference (points)", "mean seed spread, committed (points)"]
-    rows = [["committed", committed["provenance"]["platform"], "", "", "", "", "", ""]]
+    rows = [["committed", summary(committed["provenance"]), "", "", "", "", "", ""]]
     for i, r in enumerate(reruns):
         b = r["top3_success"][L]
         for model in ("mdm", "arm"):

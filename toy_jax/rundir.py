@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from plumbing import io
+from plumbing.stats import mean_sem
 from toy_jax.checkpoint import Checkpointer
 from toy_jax.configs import RunConfig
 from toy_jax.evaluate import evaluate_stacked
@@ -58,7 +59,7 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
             # Only the step count grew: resume from the last checkpoint and train on. The LR is
             # constant after warm-up and step n's batch key depends on n alone, so this equals
             # a run started with the larger --steps.
-            _write_atomic(cfg_path, cfg.to_json() + "\n")
+            io.write_text(cfg_path, cfg.to_json() + "\n")
             return
         if old != cfg:
             diff = _diff(old.to_dict(), cfg.to_dict())
@@ -68,7 +69,7 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     if out.exists() and any(out.iterdir()):
         raise RunDirError(f"{out} exists, is not empty and has no config.json; use another --out")
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(cfg_path, cfg.to_json() + "\n")
+    io.write_text(cfg_path, cfg.to_json() + "\n")
 
 
 def _extends(old: RunConfig, new: RunConfig) -> bool:
@@ -94,12 +95,6 @@ def _diff(a: dict, b: dict, prefix: str = "") -> str:
     return "?"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def evaluate_trained(cfg: RunConfig, name: str, graphdef, params_stack: dict,
                      ema_stack: dict) -> dict:
     """{seed: {'forward', 'reverse', 'ema': {'forward', 'reverse'}}} for one variant; the raw
@@ -112,13 +107,12 @@ def evaluate_trained(cfg: RunConfig, name: str, graphdef, params_stack: dict,
 
 
 def _mean_sem(trees: list):
-    """Mean and standard error (ddof=1; 0 for one seed) of identically shaped nested dicts."""
+    """`plumbing.stats.mean_sem` (0 for one seed) leaf by leaf over identically shaped nested
+    dicts: (tree of means, tree of s.e.m.s)."""
     if isinstance(trees[0], dict):
         pairs = {k: _mean_sem([t[k] for t in trees]) for k in trees[0]}
         return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
-    a = np.asarray(trees, np.float64)
-    sem = float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
-    return float(a.mean()), sem
+    return mean_sem(trees)
 
 
 def build_results(cfg: RunConfig, per_seed: dict, timing: dict) -> dict:
@@ -161,7 +155,7 @@ def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) ->
         timing[spec.name] = tm.timing
         per_seed[spec.name] = evaluate_trained(cfg, spec.name, tm.graphdef, tm.params, tm.ema)
     results = build_results(cfg, per_seed, timing)
-    _write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    io.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -204,7 +198,7 @@ def reevaluate_run(out: Path | str) -> dict:
                                          run.params(s.name), run.params(s.name, ema=True))
                 for s in cfg.models}
     results = build_results(cfg, per_seed, (run.results() or {}).get("timing", {}))
-    _write_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    io.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 
 

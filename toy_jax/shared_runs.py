@@ -26,6 +26,7 @@ import re
 import sys
 from pathlib import Path
 
+from plumbing import io
 from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
 from plumbing.provenance import git_commit, utc_now
 
@@ -234,13 +235,9 @@ def _main(argv=None) -> int:
     }
     curves_path = args.out.with_name(args.out.stem + "_curves.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dig, indent=1, sort_keys=True) + "\n")
-    curves_tmp = curves_path.with_suffix(".tmp")
-    curves_tmp.write_text(json.dumps({"source": str(args.runs), "curves": curves},
-                                     sort_keys=True, separators=(",", ":")) + "\n")
-    tmp.replace(args.out)
-    curves_tmp.replace(curves_path)
+    io.write_text(args.out, json.dumps(dig, indent=1, sort_keys=True) + "\n")
+    io.write_text(curves_path, json.dumps({"source": str(args.runs), "curves": curves},
+                                          sort_keys=True, separators=(",", ":")) + "\n")
     print(f"wrote {args.out} and {curves_path}")
     return 0
 

@@ -141,15 +141,14 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
                  figures: bool = True, n_boot: int = 200, log=print) -> dict:
     """OUT/report/report.{md,json} from every finished cell (and the figures)."""
     from toy_jax import verdict as V
-    from plumbing.provenance import cpu_model, git_commit, library_versions, utc_now
-    from toy_jax.rundir import _write_atomic
+    from plumbing import io
+    from plumbing.provenance import record
 
     rep = out / REPORT
     rep.mkdir(parents=True, exist_ok=True)
     every = unique_cells(parts)
     digest = {"command": command,
-              "provenance": {"commit": git_commit(), "date": utc_now(), "cpu": cpu_model(),
-                             "libraries": library_versions()},
+              "provenance": record(),
               "cells": _digest_cells(every, out)}
     by_cell = {(c["variant"], c["L"]): c for c in digest["cells"]}
     sub = lambda part: dict(digest, cells=[by_cell[(v, L)] for v, L, _ in parts.get(part, [])
@@ -162,8 +161,8 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
            else _old_figures(rep), "digest": digest}
     if digest["cells"]:
         rec["figures"]["reverse_curves"] = str(V.plot(digest, rep / "reverse_curves.png"))
-    _write_atomic(rep / "report.json", json.dumps(rec, separators=(",", ":")) + "\n")
-    _write_atomic(rep / "report.md", render(rec, sub, every, out))
+    io.write_text(rep / "report.json", json.dumps(rec, separators=(",", ":")) + "\n")
+    io.write_text(rep / "report.md", render(rec, sub, every, out))
     return rec
 
 

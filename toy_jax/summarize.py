@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from plumbing import io
+
 PROTOCOLS = ("infill", "completion", "infill_letter")
 
 
@@ -84,6 +86,6 @@ def _main(argv) -> int:
     print(table, end="")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
+        io.write_text(args.out, table)
     return 0
 

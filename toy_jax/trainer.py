@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from plumbing import io
 from toy_jax import data, tracking
 from toy_jax.configs import ModelConfig, RunConfig, TrainConfig
 from toy_jax.losses import loss_for
@@ -340,4 +341,4 @@ def _truncate_metrics(path: Path, name: str, step: int) -> None:
         row = json.loads(line)
         if row.get("model") != name or row.get("step", 0) <= step:
             keep.append(line)
-    path.write_text("".join(l + "\n" for l in keep))
+    io.write_text(path, "".join(l + "\n" for l in keep))

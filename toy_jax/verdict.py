@@ -101,11 +101,9 @@ def _add_hazard(run_dir: Path, name: str, seeds: dict) -> None:
 
 def digest(cells: list[tuple[str, Path]], command: str) -> dict:
     """The verdict record of a grid: every finished cell, with provenance."""
-    from plumbing.provenance import cpu_model, git_commit, library_versions, utc_now
+    from plumbing.provenance import record
 
-    return {"command": command,
-            "provenance": {"commit": git_commit(), "date": utc_now(), "cpu": cpu_model(),
-                           "libraries": library_versions()},
+    return {"command": command, "provenance": record(),
             "cells": [digest_cell(d, v) for v, d in cells if (Path(d) / "results.json").is_file()]}
 
 
