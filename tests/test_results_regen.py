@@ -183,3 +183,42 @@ def test_manifest_entries(tmp_path):
         path.write_text(json.dumps({"tables": [bad]}))
         with pytest.raises(mr.ResultsError, match=why):
             mr.load_manifest(path)
+
+
+def _fake_cell(root: Path, L: str, top3: dict, seeds: list) -> None:
+    """A grid cell's results.json (EMA nested in the raw block) holding the given top-3 values."""
+    def block(m, w, i):
+        return {d: {p: {"topk_success": top3[m][w][d][p][i], "greedy_success": 0.0}
+                    for p in rt.PROTOCOLS} for d in rt.DIRS}
+    per_seed = {str(s): {m: {**block(m, "raw", i), "ema": block(m, "ema", i)} for m in top3}
+                for i, s in enumerate(seeds)}
+    (root / f"L{L}").mkdir(parents=True)
+    (root / f"L{L}" / "results.json").write_text(json.dumps(
+        {"config": {"preset": "quick"}, "seeds": seeds, "headline": {"mdm": "ema", "arm": "ema"},
+         "per_seed": per_seed}))
+
+
+def test_record_rerun_reads_grid_cells_and_feeds_the_cross_machine_table(tmp_path, capsys):
+    committed = json.loads((ROOT / "results" / "xmachine_L10_amd_epyc.json").read_text())
+    r6 = lambda t: ({k: r6(v) for k, v in t.items()} if isinstance(t, dict)
+                    else [round(x, 6) for x in t])
+    top3 = r6(committed["top3_success"]["10"])
+    _fake_cell(tmp_path / "baseline", "10", top3, committed["seeds"])
+    out = tmp_path / "rerun.json"
+    assert mr.main(["--record-rerun", str(tmp_path / "baseline"), "--rerun-command", "c",
+                    "--rerun-commit", "abc1234", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["top3_success"] == {"10": top3} and rec["seeds"] == committed["seeds"]
+    assert rec["provenance"]["commit"] == "abc1234" and rec["provenance"]["command"] == "c"
+    summary = rt.xmachine_summary(dict(committed, top3_success={"10": top3}), {"r": rec})
+    n = len(committed["seeds"]) * 2 * 2 * 2
+    assert f"| {n} | {n} |" in summary  # every cell identical to the recorded values
+    t2 = tmp_path / "t2.json"
+    assert mr.main(["--record-table2", str(tmp_path / "baseline"), "--rerun-command", "c",
+                    "--rerun-commit", "abc1234", "--out", str(t2)]) == 0
+    ps = json.loads(t2.read_text())["L"]["10"]["per_seed"]
+    assert ps["0"]["mdm"]["ema"]["reverse"]["infill"]["topk_success"] == top3["mdm"]["ema"]["reverse"]["infill"][0]
+    assert mr.main(["--record-rerun", str(tmp_path / "none"), "--rerun-command", "c",
+                    "--rerun-commit", "x", "--out", str(tmp_path / "no.json")]) == 1
+    assert not (tmp_path / "no.json").exists()
+    assert "no L<L>/results.json" in capsys.readouterr().err

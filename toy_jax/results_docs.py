@@ -3,10 +3,13 @@
     python scripts/make_results.py                 # rewrite the marked tables of every document (DOCS)
     python scripts/make_results.py --check         # exit 1 if a marked table differs from what results/ gives
     python scripts/make_results.py --figures       # also draw the figures made from the GPU-run digest
-    python scripts/make_results.py --record-rerun /tmp/xmachine_L10/table2.json \\
+    python scripts/make_results.py --record-rerun runs/xmachine/baseline \\
         --rerun-command "..." --rerun-commit 1309a87 --out results/xmachine_L10_amd_epyc.json
-    python scripts/make_results.py --record-table2 runs/table2_quick_v3 \\
+    python scripts/make_results.py --record-table2 runs/study_quick/baseline \\
         --rerun-command "..." --rerun-commit feeb683 --out results/table2_quick_v3.json
+
+(RUN_ROOT: a grid variant directory, RUN_ROOT/L<L>/results.json, as scripts/toy_grid.py and
+scripts/study.py write them.)
 
 A table lives in a marked block, `<!-- table:NAME -->` ... `<!-- /table:NAME -->`; only the text
 between the markers is generated, the prose around it is written by hand. Every number in a
@@ -32,6 +35,7 @@ from plumbing import io
 from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
 from toy_jax.results_tables import (
     DIRS,
+    PROTOCOLS,
     VARIANT_ORDER,
     ResultsError,
     ablations,
@@ -253,24 +257,47 @@ def h200_over_training(curves_file: dict, out_dir: Path) -> list[Path]:
 FIGURES = {"h200_over_training": h200_over_training}  # builder(*inputs, out_dir) -> files
 
 
+def _cells(run_root: Path) -> dict[str, dict]:
+    """{L: results.json} of a grid variant directory (`toy_jax.experiments`' cell layout,
+    RUN_ROOT/L<L>/results.json, e.g. runs/study_quick/baseline), ordered by L."""
+    found = {p.parent.name[1:]: p for p in Path(run_root).glob("L*/results.json")
+             if p.parent.name[1:].isdigit()}
+    if not found:
+        raise ResultsError(f"{run_root}: no L<L>/results.json (a grid variant directory, "
+                           "e.g. runs/study_quick/baseline)")
+    return {L: json.loads(found[L].read_text()) for L in sorted(found, key=int)}
+
+
+def _per_weights(res: dict) -> dict:
+    """{seed: {model: {weights: {direction: {protocol: {metric: value}}}}}} of one results.json
+    (the EMA block nested in the raw one, as results.json stores it, split out)."""
+    out = {}
+    for seed, models in res["per_seed"].items():
+        out[seed] = {}
+        for name, m in models.items():
+            blocks = {"raw": m, **({"ema": m["ema"]} if m.get("ema") else {})}
+            out[seed][name] = {w: {d: {p: {k: round(float(v), 6) for k, v in b[d][p].items()
+                                          if isinstance(v, (int, float))}
+                                       for p in b[d]} for d in DIRS}
+                               for w, b in blocks.items()}
+    return out
+
+
+def _header(cells: dict) -> dict:
+    """Preset and seeds of a grid variant's cells."""
+    first = next(iter(cells.values()))
+    return {"preset": first["config"].get("preset"), "seeds": first["seeds"]}
+
+
 def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:
-    """Copy a reproduce_table2.py run (table2.json + every L's per-seed results.json) into results/."""
+    """Record a grid variant's cells (RUN_ROOT/L<L>/results.json) into results/: every
+    per-seed reading of both weight sets, and each model's forward status."""
     from toy_jax.evaluate import forward_status
 
-    t2 = json.loads((run_root / "table2.json").read_text())
-    rec = {k: t2[k] for k in ("preset", "seeds", "wall_s") if k in t2}
-    rec["L"] = {}
-    for L, rel in sorted(t2["runs"].items(), key=lambda kv: int(kv[0])):
-        res = json.loads((run_root / f"L{L}" / "results.json").read_text())
-        ps = {}
-        for seed, models in res["per_seed"].items():
-            ps[seed] = {}
-            for name, m in models.items():
-                blocks = {"raw": m, **({"ema": m["ema"]} if m.get("ema") else {})}
-                ps[seed][name] = {w: {d: {p: {k: round(float(v), 6) for k, v in b[d][p].items()
-                                                 if isinstance(v, (int, float))}
-                                          for p in b[d]} for d in DIRS}
-                                  for w, b in blocks.items()}
+    cells = _cells(run_root)
+    rec = {**_header(cells), "L": {}}
+    for L, res in cells.items():
+        ps = _per_weights(res)
         head = {m: res.get("headline", {}).get(m, "raw") for m in next(iter(ps.values()))}
         rec["L"][L] = {"per_seed": ps, "status": {
             m: {s: forward_status(ps[s][m][head[m]]["forward"]["completion"]["topk_success"])
@@ -279,10 +306,19 @@ def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:
     io.write_text(out, json.dumps(rec, indent=1) + "\n")
 
 
-def record_rerun(table_json: Path, command: str, commit: str, out: Path) -> None:
-    """Copy a reproduce_table2.py JSON into results/ with the provenance of this machine."""
-    src = json.loads(table_json.read_text())
-    rec = {k: src[k] for k in ("preset", "seeds", "top3_success", "wall_s") if k in src}
+def record_rerun(run_root: Path, command: str, commit: str, out: Path) -> None:
+    """Record a rerun (RUN_ROOT/L<L>/results.json) as per-seed top-3 success,
+    top3_success[L][model][weights][direction][protocol] = [seed 0, seed 1, ...], with the
+    provenance of this machine (the cross-machine table)."""
+    cells = _cells(run_root)
+    rec = {**_header(cells), "top3_success": {}}
+    for L, res in cells.items():
+        ps = _per_weights(res)
+        seeds = [str(s) for s in res["seeds"]]
+        rec["top3_success"][L] = {
+            m: {w: {d: {p: [ps[s][m][w][d][p]["topk_success"] for s in seeds]
+                         for p in PROTOCOLS} for d in DIRS} for w in ps[seeds[0]][m]}
+            for m in ps[seeds[0]]}
     rec["provenance"] = provenance_here(command, commit)
     io.write_text(out, json.dumps(rec, indent=1) + "\n")
 
@@ -293,9 +329,11 @@ def _main(argv=None) -> int:
     ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / d for d in DOCS])
     ap.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
     ap.add_argument("--figures", action="store_true", help="also draw the GPU-run figures")
-    ap.add_argument("--record-rerun", type=Path, help="a reproduce_table2.py table JSON to record")
-    ap.add_argument("--record-table2", type=Path,
-                    help="a reproduce_table2.py --out directory to record with per-seed readings")
+    ap.add_argument("--record-rerun", type=Path, metavar="RUN_ROOT",
+                    help="a grid variant directory (RUN_ROOT/L<L>/results.json, e.g. "
+                         "runs/study_quick/baseline) to record as a cross-machine rerun")
+    ap.add_argument("--record-table2", type=Path, metavar="RUN_ROOT",
+                    help="a grid variant directory to record with every per-seed reading")
     ap.add_argument("--rerun-command", default="")
     ap.add_argument("--rerun-commit", default="")
     ap.add_argument("--out", type=Path, help="with --record-rerun: where to write")
