@@ -19,18 +19,13 @@ import os
 import sys
 from pathlib import Path
 
+from plumbing.cli import EXIT_USAGE, FAILURES, OneLineParser, fail, interrupted
+
 ADAPTERS = ("final", "best_forward", "best_reverse")
 CONTROLS = {
     "untrained": "the base model before finetuning (no adapter / initial weights)",
     "causal_mask": "the trained weights run with a causal attention mask (MDM only)",
 }
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag or value as one line on stderr and exits with 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def check_run_dir(run: Path, adapter: str) -> None:
@@ -141,8 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRUPTED
-
     p = build_parser()
     args = p.parse_args(argv)
     prog = p.prog
@@ -153,16 +146,13 @@ def main(argv=None) -> int:
             raise ValueError(f"--min-group must be >= 2 (a correlation needs two pairs), got {args.min_group}")
         check_run_dir(Path(args.run), args.adapter)
     except ValueError as err:
-        print(f"{prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_BAD_ARGS
+        return fail(prog, err, EXIT_USAGE)
     try:
         res = analyze_run(args.run, args.adapter, args.max_examples, args.min_group)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (ValueError, OSError, RuntimeError, KeyError) as err:
-        print(f"{prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_FAILURE
+        return interrupted(prog)
+    except (*FAILURES, KeyError) as err:
+        return fail(prog, err)
     print("\n".join(summary_lines(res)) + f"\n-> {args.run}/analysis.json")
     return 0
 

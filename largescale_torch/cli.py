@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from largescale_torch import constants as C
+from plumbing.cli import FAILURES, first_line
 
 MODEL_HELP = (f"hub id, local directory, alias ({'|'.join(C.MODEL_IDS)}) "
               f"or offline preset ({'|'.join(C.TINY_PRESETS)})")
@@ -99,12 +100,9 @@ def call_with_exit_code(fn: Callable[[], Any], interrupted: Callable[[], str]) -
     failure, or Ctrl-C (`interrupted()` says what was kept)."""
     try:
         return fn(), 0
-    except C.ConfigError as err:
-        print(f"error: {err}".splitlines()[0], file=sys.stderr)
-        return None, C.EXIT_BAD_ARGS
-    except (ValueError, OSError, RuntimeError, FloatingPointError) as err:
-        print(f"error: {err}".splitlines()[0], file=sys.stderr)
-        return None, C.EXIT_FAILURE
+    except FAILURES as err:  # ConfigError is a ValueError
+        print(f"error: {first_line(err)}", file=sys.stderr)
+        return None, C.EXIT_BAD_ARGS if isinstance(err, C.ConfigError) else C.EXIT_FAILURE
     except KeyboardInterrupt:
         print(interrupted(), file=sys.stderr)
         return None, C.EXIT_INTERRUPTED

@@ -5,6 +5,8 @@ accuracies) and every special token id that the code falls back on lives here.
 """
 from __future__ import annotations
 
+from plumbing import cli as _cli
+
 # --- Appendix D: finetuning protocol -------------------------------------------------------
 LORA_RANK = 32
 LORA_ALPHA = 64
@@ -105,11 +107,11 @@ POEM_GEN_LENGTH = 28
 POEM_BLOCK_LENGTH = 28
 POEM_SAMPLER_STEPS = 28
 
-# --- Command-line exit codes (every CLI of the project) --------------------------------------
-EXIT_BAD_ARGS = 2  # bad arguments or config (argparse's own code)
-EXIT_FAILURE = 1  # runtime failure
-EXIT_INTERRUPTED = 130  # Ctrl-C
+# --- Command-line exit codes (every CLI of the project: plumbing.cli) -------------------------
+EXIT_BAD_ARGS = _cli.EXIT_USAGE  # 2: bad arguments or config (argparse's own code)
+EXIT_FAILURE = _cli.EXIT_FAILURE  # 1: runtime failure
+EXIT_INTERRUPTED = _cli.EXIT_INTERRUPTED  # 130: Ctrl-C
 
 
-class ConfigError(ValueError):
+class ConfigError(_cli.UsageError):
     """A bad argument or configuration (exit code 2), as opposed to a runtime failure (1)."""

@@ -70,8 +70,7 @@ def plot(analyses: list[dict], out: str) -> None:
 
 
 def main(argv=None) -> int:
-    from largescale_torch.analyze import OneLineParser
-    from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRUPTED
+    from plumbing.cli import EXIT_USAGE, OneLineParser, fail, interrupted
 
     p = OneLineParser(prog="python largescale_torch/plot_figure7.py", description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run directories holding analysis.json")
@@ -82,20 +81,18 @@ def main(argv=None) -> int:
         f = Path(r) / "analysis.json"
         if not f.is_file():
             print(f"{p.prog}: error: {f} not found; run largescale_torch/analyze.py --run {r} first", file=sys.stderr)
-            return EXIT_BAD_ARGS
+            return EXIT_USAGE
         try:
             analyses.append(json.loads(f.read_text()))
         except json.JSONDecodeError as err:
             print(f"{p.prog}: error: malformed {f}: {err.msg}", file=sys.stderr)
-            return EXIT_BAD_ARGS
+            return EXIT_USAGE
     try:
         plot(analyses, args.out)
     except KeyboardInterrupt:
-        print(f"{p.prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted(p.prog)
     except (OSError, ValueError, KeyError) as err:
-        print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_FAILURE
+        return fail(p.prog, err)
     print(f"wrote {args.out}")
     return 0
 

@@ -16,12 +16,9 @@ import tempfile
 if __package__ in (None, ""):  # run by path: make the repo root importable even without install
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+from plumbing.cli import EXIT_FAILURE, OneLineParser, interrupted  # noqa: E402
 
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+PROG = "verify.py"
 
 
 def _dims(text: str) -> tuple[int, ...]:
@@ -48,7 +45,7 @@ def _base(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog="verify.py", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="reduced sizes (for tests; about 1.5 s of CPU time)")
     p.add_argument("--out", metavar="DIR", help="write report.json, report.md and figures here")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -107,10 +104,10 @@ def _run(cfg, out: str | None) -> int:
         try:
             names = write_outputs(report, out)
         except OSError as e:
-            print(f"verify.py: error: cannot write to {out!r}: {e.strerror or e}", file=sys.stderr)
-            return EXIT_FAIL
+            print(f"{PROG}: error: cannot write to {out!r}: {e.strerror or e}", file=sys.stderr)
+            return EXIT_FAILURE
         print(f"wrote {', '.join(names)} to {out}")
-    return 0 if report["passed"] else EXIT_FAIL
+    return 0 if report["passed"] else EXIT_FAILURE
 
 
 def cli(argv=None) -> int:
@@ -118,11 +115,10 @@ def cli(argv=None) -> int:
     try:
         return main(argv)
     except KeyboardInterrupt:
-        print("verify.py: interrupted; rerun the same command to run the checks again", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted(PROG, "rerun the same command to run the checks again")
     except Exception as e:  # noqa: BLE001 - one line instead of a traceback
-        print(f"verify.py: error: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_FAIL
+        print(f"{PROG}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from largescale_torch.analyze import OneLineParser
-from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, EXIT_INTERRUPTED, ConfigError
+from largescale_torch.constants import ConfigError
 from largescale_torch.mini.run import FAMILIES, MiniConfig
+from plumbing.cli import EXIT_FAILURE, EXIT_USAGE, FAILURES, OneLineParser, fail, interrupted
 
 INT_FIELDS = ("n_pairs", "hidden", "layers", "heads", "mentions", "pretrain_steps", "pretrain_batch", "seq_len",
               "epochs", "batch_size", "evals")
@@ -65,8 +65,7 @@ def main(argv=None) -> int:
         if not out.parent.is_dir():
             raise ConfigError(f"{out.parent} does not exist")
     except ConfigError as err:
-        print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_BAD_ARGS
+        return fail(p.prog, err, EXIT_USAGE)
     from largescale_torch.mini.report import plot, render_markdown
     from largescale_torch.mini.run import run_mini
 
@@ -84,14 +83,9 @@ def main(argv=None) -> int:
             tmp.replace(out.with_name(out.name + suffix))
         plot(result, out.with_name(out.name + ".png"))
     except KeyboardInterrupt:
-        print(f"{p.prog}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except ConfigError as err:
-        print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_BAD_ARGS
-    except (ValueError, OSError, RuntimeError, FloatingPointError, KeyError) as err:
-        print(f"{p.prog}: error: {err}".splitlines()[0], file=sys.stderr)
-        return EXIT_FAILURE
+        return interrupted(p.prog, "rerun the same command to resume")
+    except (*FAILURES, KeyError) as err:
+        return fail(p.prog, err, EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAILURE)
     print(md)
     return 0
 
