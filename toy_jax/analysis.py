@@ -433,11 +433,11 @@ PAPER_TABLE2 = {"mdm": {10: (99.31, 43.10), 20: (97.36, 55.70), 30: (96.91, 33.8
 def seed_values(results: dict, name: str, weights: str, direction: str, protocol: str,
                 metric: str = "topk_success") -> list[float]:
     """One metric of one model for every seed of a results.json dict."""
+    from toy_jax.records import reading
+
     out = []
     for s in results["seeds"]:
-        r = results["per_seed"][str(s)][name]
-        r = r["ema"] if weights == "ema" else r
-        out.append(float(r[direction][protocol][metric]))
+        out.append(float(reading(results, s, name, weights)[direction][protocol][metric]))
     return out
 
 

@@ -207,13 +207,13 @@ def classify_run(run: Path, at: int, model: str = "mdm", final: bool = True) -> 
     """Per seed: early indicator at step `at` and, if results.json exists, the final status."""
     from toy_jax.evaluate import forward_status
 
-    cfg = json.loads((run / "config.json").read_text())
-    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
-    rows = [r for r in rows if r.get("model") == model and "attn_fwd_weight" in r]
+    from toy_jax import records
+
+    cfg = records.read_config(run)
+    rows = records.read_metrics(run, model, tracked=True)
     if not rows:
         raise UsageError(f"{run}: no tracked metrics of model {model!r}")
-    res_path = run / "results.json"
-    res = json.loads(res_path.read_text()) if final and res_path.exists() else None
+    res = records.read_results(run) if final else None
     final_step = max(r["step"] for r in rows)
     if at > final_step:
         raise UsageError(f"{run}: --at {at} is past the last tracked step {final_step}")
@@ -228,9 +228,8 @@ def classify_run(run: Path, at: int, model: str = "mdm", final: bool = True) -> 
                  "escaped": bool(early["attn_fwd_weight"] >= ESCAPE_WEIGHT),
                  "first_escape_step": first}
         if res is not None:
-            r = res["per_seed"][str(s)][model]
-            w = res["headline"][model]
-            fc = (r["ema"] if w == "ema" else r)["forward"]["completion"]["topk_success"]
+            w = records.headline(res, model)
+            fc = records.reading(res, s, model, w)["forward"]["completion"]["topk_success"]
             entry.update(final_step=final_step, final_weights=w,
                          final_forward_completion=round(fc, 4), final_status=forward_status(fc))
         seeds.append(entry)

@@ -271,16 +271,14 @@ def _cells(run_root: Path) -> dict[str, dict]:
 def _per_weights(res: dict) -> dict:
     """{seed: {model: {weights: {direction: {protocol: {metric: value}}}}}} of one results.json
     (the EMA block nested in the raw one, as results.json stores it, split out)."""
-    out = {}
-    for seed, models in res["per_seed"].items():
-        out[seed] = {}
-        for name, m in models.items():
-            blocks = {"raw": m, **({"ema": m["ema"]} if m.get("ema") else {})}
-            out[seed][name] = {w: {d: {p: {k: round(float(v), 6) for k, v in b[d][p].items()
-                                          if isinstance(v, (int, float))}
-                                       for p in b[d]} for d in DIRS}
-                               for w, b in blocks.items()}
-    return out
+    from toy_jax.records import per_weights
+
+    return {seed: {name: {w: {d: {p: {k: round(float(v), 6) for k, v in b[d][p].items()
+                                      if isinstance(v, (int, float))}
+                                  for p in b[d]} for d in DIRS}
+                          for w, b in by_w.items()}
+                   for name, by_w in models.items()}
+            for seed, models in per_weights(res).items()}
 
 
 def _header(cells: dict) -> dict:

@@ -22,6 +22,7 @@ import numpy as np
 
 from plumbing import io
 from plumbing.stats import mean_sem
+from toy_jax import records
 from toy_jax.checkpoint import Checkpointer
 from toy_jax.configs import RunConfig
 from toy_jax.evaluate import evaluate_stacked
@@ -232,13 +233,10 @@ class LoadedRun:
         return int(np.asarray(self.states[name].step)[0])
 
     def metrics(self, name: str | None = None) -> list[dict]:
-        path = self.out / "metrics.jsonl"
-        rows = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
-        return [r for r in rows if name is None or r["model"] == name]
+        return records.read_metrics(self.out, name)
 
     def results(self) -> dict | None:
-        path = self.out / "results.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return records.read_results(self.out)
 
 
 def load_run(out: Path | str) -> LoadedRun:

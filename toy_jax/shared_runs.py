@@ -29,6 +29,7 @@ from pathlib import Path
 from plumbing import io
 from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
 from plumbing.provenance import git_commit, utc_now
+from toy_jax import records
 
 PROG = "digest_shared_runs.py"
 
@@ -82,14 +83,9 @@ def _seed_block(block: dict) -> dict:
 
 def per_seed_results(results: dict) -> dict:
     """{seed: {model: {"raw"|"ema": {direction: {protocol: {reading: value}}}}}}."""
-    out: dict = {}
-    for seed, models in results["per_seed"].items():
-        out[seed] = {}
-        for name, m in models.items():
-            out[seed][name] = {"raw": _seed_block(m)}
-            if m.get("ema"):
-                out[seed][name]["ema"] = _seed_block(m["ema"])
-    return out
+    return {seed: {name: {w: _seed_block(b) for w, b in by_w.items()}
+                   for name, by_w in models.items()}
+            for seed, models in records.per_weights(results).items()}
 
 
 def tracked(rows: list[dict]) -> tuple[dict, dict]:

@@ -11,27 +11,20 @@ and the last tracked [M]->cue attention weight in forward ("[M] ... B") and reve
 # The logic of scripts/summarize_runs.py (which only calls `main`).
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from plumbing import io
+from toy_jax import records
 
 PROTOCOLS = ("infill", "completion", "infill_letter")
 
 
 def _last_tracking(run: Path, name: str, seed: int, step: int) -> dict:
     """The last tracking row of (name, seed) at or before `step` (the evaluated weights)."""
-    last: dict = {}
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return last
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        if (row.get("model") == name and row.get("seed") == seed and "attn_fwd_weight" in row
-                and row.get("step", 0) <= step):
-            last = row
-    return last
+    rows = [r for r in records.read_metrics(run, name, seed, tracked=True)
+            if r.get("step", 0) <= step]
+    return rows[-1] if rows else {}
 
 
 def summarize(run_dirs: list[Path]) -> str:
@@ -40,14 +33,12 @@ def summarize(run_dirs: list[Path]) -> str:
     head += ["attn→cue fwd", "attn→cue rev"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in run_dirs:
-        res = json.loads((run / "results.json").read_text())
+        res = records.read_results(run)
         step = res["config"]["train"]["steps"]  # results.json is written when training ends
-        for seed, models in res["per_seed"].items():
-            for name, m in models.items():
+        for seed, models in records.per_weights(res).items():
+            for name, by_w in models.items():
                 tr = _last_tracking(run, name, int(seed), step)
-                for weights, block in (("raw", m), ("ema", m.get("ema"))):
-                    if block is None:
-                        continue
+                for weights, block in by_w.items():
                     cells = [run.name, name, seed, str(step), weights]
                     cells += [f"{100 * block[d][p]['topk_success']:.1f}" if p in block[d]
                               else "-" for p in PROTOCOLS for d in ("forward", "reverse")]

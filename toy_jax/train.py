@@ -15,6 +15,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 from plumbing.cli import OneLineParser as _Parser, UsageError, run_main  # noqa: E402
 from toy_jax.cli import show_defaults  # noqa: E402
+from toy_jax.records import reading  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,8 +156,7 @@ def summary(results: dict) -> str:
     for name, w in hl.items():
         rows = {}
         for seed in results["seeds"]:
-            r = results["per_seed"][str(seed)][name]
-            r = r["ema"] if w == "ema" else r
+            r = reading(results, seed, name, w)
             fwd = r["forward"]["completion"]["topk_success"]
             status = forward_status(fwd)
             rows[seed] = (r, status)

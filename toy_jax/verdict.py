@@ -15,11 +15,11 @@ Readings (all on the reverse infill query "A ... [M]", pad `0` included unless s
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from toy_jax import records  # noqa: E402  (JSON-only module)
 from toy_jax.results_tables import PAPER_TABLE2  # noqa: E402  (JSON-only module)
 
 PAPER_REV = {L: rev for L, (_, rev) in PAPER_TABLE2["mdm"].items()}  # Table 2, MDM reverse, %
@@ -70,15 +70,14 @@ def _curves(rows: list[dict], prefix: str) -> dict:
 def digest_cell(run_dir: Path, variant: str) -> dict:
     """One cell: {variant, L, config, models: {name: {headline, seeds: {seed: {raw, ema}}}}}."""
     run_dir = Path(run_dir)
-    res = json.loads((run_dir / "results.json").read_text())
-    rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l]
+    res = records.read_results(run_dir)
+    rows = records.read_metrics(run_dir)
     models = {}
     for name, headline in res["headline"].items():
         seeds = {}
         for s in res["seeds"]:
-            block = res["per_seed"][str(s)][name]
             mine = [r for r in rows if r["model"] == name and r["seed"] == s]
-            seeds[str(s)] = {w: {"final": _final(block if w == "raw" else block["ema"]),
+            seeds[str(s)] = {w: {"final": _final(records.reading(res, s, name, w)),
                                  "curve": _curves(mine, "" if w == "raw" else "ema_")}
                              for w in WEIGHTS}
         models[name] = {"headline": headline, "seeds": seeds}
