@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 
 from largescale_torch.constants import ConfigError
 from largescale_torch.evaluation import EvalConfig, exact_match, predict
+from plumbing.provenance import commit_of, record
 
 DEFAULT_TAUS = (0.9, 0.7, 0.5)
 WEIGHTS = ("final", "best_forward", "best_reverse")
@@ -61,8 +61,7 @@ def load_run(run_dir: str | Path, weights: str = "final", data_dir: str | None =
 
 def run_commit(run_dir: str | Path) -> str | None:
     """The git commit a run directory was trained at (its config.json provenance)."""
-    prov = json.loads((Path(run_dir) / "config.json").read_text()).get("provenance") or {}
-    return (prov.get("git") or {}).get("commit")
+    return commit_of(json.loads((Path(run_dir) / "config.json").read_text()).get("provenance"))
 
 
 def load_tiny(queries: int, data_dir: str | None = None):
@@ -139,23 +138,21 @@ def bench_batching(model, tok, ids, examples, base: EvalConfig) -> dict:
 
 
 def provenance() -> dict:
-    """Commit, library versions, CPU and threads of this measurement."""
-    from importlib.metadata import version
+    """`plumbing.provenance.record` (commit, date, CPU, cores, torch and transformers versions)
+    with the torch threads and the 1-minute load average of this measurement."""
+    return record(libraries=("torch", "transformers"), torch_threads=torch.get_num_threads(),
+                  load_average_1min=round(os.getloadavg()[0], 2))
 
-    from largescale_torch.training import _git_commit
 
-    git = _git_commit()
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                   if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"git_commit": git["commit"], "git_dirty": git["dirty"], "torch": torch.__version__,
-            "transformers": version("transformers"),
-            "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "load_average_1min": round(os.getloadavg()[0], 2), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                         time.gmtime())}
+def _provenance_line(prov: dict) -> str:
+    """The report's provenance sentence, from this record or the older one (bench_decoding_*.json
+    before plumbing.provenance.record: git_commit, git_dirty, torch, transformers, cpu_count, date_utc)."""
+    libs = prov.get("libraries") or prov
+    dirty = prov.get("dirty", prov.get("git_dirty"))
+    return (f"Commit {commit_of(prov)}{' (dirty)' if dirty else ''}, torch {libs.get('torch')}, "
+            f"transformers {libs.get('transformers')}, {prov['cpu']} ({prov.get('cores', prov.get('cpu_count'))} "
+            f"cores, {prov['torch_threads']} torch thread(s), 1-minute load average {prov['load_average_1min']}), "
+            f"{prov.get('date', prov.get('date_utc'))}.")
 
 
 def render_markdown(result: dict) -> str:
@@ -181,8 +178,5 @@ def render_markdown(result: dict) -> str:
         lines += ["", f"Batched vs one at a time (exact sampler, {b['queries']} reverse queries, batch "
                       f"{b['batch_size']}): {b['batched_s']:.2f} s vs {b['single_s']:.2f} s, {b['speedup']:.1f}x; "
                       f"identical answers {b['identical']}/{b['queries']}."]
-    lines += ["", f"Commit {prov['git_commit']}{' (dirty)' if prov['git_dirty'] else ''}, torch {prov['torch']}, "
-                  f"transformers {prov['transformers']}, {prov['cpu']} ({prov['cpu_count']} cores, "
-                  f"{prov['torch_threads']} torch thread(s), 1-minute load average {prov['load_average_1min']}), "
-                  f"{prov['date_utc']}.", "", f"Command: `{result['command']}`", ""]
+    lines += ["", _provenance_line(prov), "", f"Command: `{result['command']}`", ""]
     return "\n".join(lines)

@@ -46,6 +46,7 @@ from largescale_torch.data.person_description import D2P_COMPLETIONS
 from largescale_torch.evaluation import MATCH_RULE, PREFIX_RULE, EvalConfig, evaluate_directions
 from largescale_torch.losses import align_logits, arm_loss, maskable_positions, mdm_corrupt, mdm_loss
 from largescale_torch.modeling import add_lora, load_base, model_source, pick_dtype, resolve_model
+from plumbing.provenance import record as provenance_record
 
 REPORT_TO = ("none", "wandb", "tensorboard")
 # Fields that may change when an existing run directory is resumed.
@@ -202,37 +203,15 @@ def canonical_out(out: str) -> str:
     return str(Path(out).expanduser().resolve())
 
 
-def _git_commit() -> dict:
-    import subprocess
-
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    if head.returncode != 0:
-        return {"commit": None, "dirty": None}
-    return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
+LIBRARIES = ("torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy", "huggingface_hub")
 
 
 def provenance(spec, data_dir: str | None, dataset: str) -> dict:
-    """Commit, library versions, model source/revision and the data checksum of this run."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    libs = {}
-    for name in ("torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "numpy",
-                 "huggingface_hub"):
-        try:
-            libs[name] = version(name)
-        except PackageNotFoundError:
-            libs[name] = None
-    data = data_provenance(dataset, data_dir)
-    return {"git": _git_commit(), "python": platform.python_version(), "platform": platform.platform(),
-            "libraries": libs, "model": model_source(spec), "data": data,
-            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    """The run's provenance (`plumbing.provenance.record`: commit, dirty, date, machine, library
+    versions) with the model source/revision and the data checksum. Runs made before this format
+    hold the commit under "git" (read it with `plumbing.provenance.commit_of`)."""
+    return provenance_record(libraries=LIBRARIES, model=model_source(spec),
+                             data=data_provenance(dataset, data_dir))
 
 
 def _identity(config: dict) -> dict:

@@ -57,7 +57,7 @@ def test_e2e_finetune_and_eval(runs, preset):
         assert adapter["base_model_name_or_path"] == resolved_model  # never null, LLaDA included
     prov = json.loads((d / "config.json").read_text())["provenance"]
     assert prov == res["provenance"]
-    assert len(prov["git"]["commit"]) == 40 and prov["libraries"]["torch"] and prov["libraries"]["peft"]
+    assert len(prov["commit"]) == 40 and prov["libraries"]["torch"] and prov["libraries"]["peft"]
     assert prov["model"]["local_path"].endswith(preset) and prov["model"]["hub_revision"] is None
     if res["dataset"] == "trex":
         assert prov["data"]["sha256"] is None  # generated in code

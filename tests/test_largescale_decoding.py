@@ -327,3 +327,21 @@ def test_bench_script_smoke(data_dir, tmp_path, capsys):  # noqa: F811
     assert rows[1]["forward_agreement"] == rows[1]["reverse_agreement"] == 1.0  # tau > 1 is the exact sampler
     assert rows[0]["passes_per_query"] == rows[1]["passes_per_query"] == 32
     assert "| threshold 2 |" in capsys.readouterr().out
+    res = json.loads(out.with_name("bench.json").read_text())
+    assert len(res["provenance"]["commit"]) == 40 and res["provenance"]["libraries"]["torch"]
+
+
+def test_bench_reads_old_and_new_provenance(tmp_path):
+    """Committed bench reports (provenance before plumbing.provenance.record) render as committed;
+    a run's commit is read from either config.json format."""
+    import json
+    from pathlib import Path
+
+    from largescale_torch import bench
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    for f in sorted(results.glob("bench_decoding_*.json")):
+        assert bench.render_markdown(json.loads(f.read_text())) == f.with_suffix(".md").read_text(), f.name
+    for prov in ({"git": {"commit": "abc", "dirty": False}}, {"commit": "abc", "dirty": False}):
+        (tmp_path / "config.json").write_text(json.dumps({"config": {}, "provenance": prov}))
+        assert bench.run_commit(tmp_path) == "abc"

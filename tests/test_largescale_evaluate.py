@@ -79,7 +79,7 @@ def test_base_model_evaluation(readme_run):
     assert res["protocol"]["chat_template"] is True
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["kind"] == "evaluation" and cfg["provenance"] == res["provenance"]
-    assert len(cfg["provenance"]["git"]["commit"]) == 40 and cfg["config"]["sampler_steps"] == 8
+    assert len(cfg["provenance"]["commit"]) == 40 and cfg["config"]["sampler_steps"] == 8
     rows = [json.loads(l) for l in (d / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and {r["direction"] for r in rows} == {"forward", "reverse"}
     assert len(json.loads((d / "dataset.json").read_text())["reverse"]) == 450

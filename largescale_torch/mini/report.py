@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from largescale_torch.constants import PAPER_TABLE1
+from plumbing.provenance import commit_of
 from plumbing.stats import mean_sem
 
 LABELS = {"llada": "MDM (LLaDA-style)", "llama": "ARM (Llama)"}
@@ -160,7 +161,7 @@ def _setup(result: dict) -> str:
     stage2 = ("MDM: LLaDA SFT loss (prompt never masked, answer EOS-padded to 32), ARM: next-token loss on the answer"
               if sft else "each model's pretraining loss over prompt + answer (continued pretraining on the forward "
               "statements; not the paper's SFT)")
-    git = prov.get("git", {})
+    git = prov.get("git") or {}  # records made before plumbing.provenance.record
     return (
         f"Models: {cfg['layers']} layers, hidden {cfg['hidden']}, {cfg['heads']} heads, FFN {cfg['ffn']}, RoPE base "
         f"{cfg['rope_theta']:g}, word-level vocabulary of {result['vocab_size']} tokens; one random initialisation "
@@ -176,8 +177,8 @@ def _setup(result: dict) -> str:
         f"Wall time {result['wall_time_s'] / 60:.1f} min with {result['workers']} worker process(es) of "
         f"{result['torch_threads_per_worker']} torch thread(s) on {result['cpu_count']} cores (1-minute load average "
         f"{result['load_average_1min']['start']} -> {result['load_average_1min']['end']}). Provenance: commit "
-        f"{git.get('commit')} (uncommitted changes: {git.get('dirty')}), {prov.get('libraries')}, "
-        f"{prov.get('platform')}, processor {prov.get('processor')}, data sha256 {prov.get('data')}.")
+        f"{commit_of(prov)} (uncommitted changes: {prov.get('dirty', git.get('dirty'))}), {prov.get('libraries')}, "
+        f"{prov.get('platform')}, processor {prov.get('cpu', prov.get('processor'))}, data sha256 {prov.get('data')}.")
 
 
 def plot(result: dict, out: str | Path) -> None:

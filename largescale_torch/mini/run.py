@@ -260,20 +260,16 @@ def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, work
 
 
 def _provenance(data_dir: str | None) -> dict:
-    """Commit, versions, CPU and the Berglund et al. data checksum (provenance of every record)."""
-    import platform
+    """`plumbing.provenance.record` (commit, date, CPU, versions) with the Berglund et al. data
+    checksum (provenance of every record)."""
+    from plumbing.cli import first_line
+    from plumbing.provenance import record
 
-    from largescale_torch.training import _git_commit
-
-    info = {"git": _git_commit(), "python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine()}
+    extra = {}
     try:
-        from importlib.metadata import version
-
-        info["libraries"] = {n: version(n) for n in ("torch", "transformers", "tokenizers", "numpy")}
         from largescale_torch.data.source import data_checksum, resolve_data_dir
 
-        info["data"] = data_checksum(resolve_data_dir(data_dir))["sha256"]
+        extra["data"] = data_checksum(resolve_data_dir(data_dir))["sha256"]
     except Exception as err:  # provenance must not fail a finished run
-        info["error"] = str(err).splitlines()[0]
-    return info
+        extra["error"] = first_line(err)
+    return record(libraries=("torch", "transformers", "tokenizers", "numpy"), **extra)
