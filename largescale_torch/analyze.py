@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from plumbing.cli import EXIT_USAGE, FAILURES, OneLineParser, fail, interrupted
+from plumbing.io import write_json
 
 ADAPTERS = ("final", "best_forward", "best_reverse")
 CONTROLS = {
@@ -105,9 +105,7 @@ def analyze_run(run_dir: str, adapter: str = "final", max_examples: int | None =
             result["controls"]["causal_mask"] = {"description": CONTROLS["causal_mask"], **stats(model)}
         if not check_bidirectional(model, vocab):
             raise RuntimeError("the MDM stayed causal after the causal-mask control")
-    tmp = run / "analysis.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, run / "analysis.json")
+    write_json(run / "analysis.json", result, indent=1)
     return result
 
 

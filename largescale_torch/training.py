@@ -46,6 +46,7 @@ from largescale_torch.data.person_description import D2P_COMPLETIONS
 from largescale_torch.evaluation import MATCH_RULE, PREFIX_RULE, EvalConfig, evaluate_directions
 from largescale_torch.losses import align_logits, arm_loss, maskable_positions, mdm_corrupt, mdm_loss
 from largescale_torch.modeling import add_lora, load_base, model_source, pick_dtype, resolve_model
+from plumbing.io import atomic_path, write_json
 from plumbing.provenance import record as provenance_record
 
 REPORT_TO = ("none", "wandb", "tensorboard")
@@ -175,12 +176,6 @@ def paper_lr(family: str, dataset: str) -> float:
     return table.get(dataset, table["default"])
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
-
-
 def _check_report_backend(name: str) -> None:
     import importlib.util
 
@@ -253,7 +248,7 @@ def _prepare_out(cfg: TrainConfig, resolved: dict, prov: dict | None = None) -> 
     if prov is not None:
         record["provenance"] = prov
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(cfg_path, record)
+    write_json(cfg_path, record)
 
 
 def accuracy_record(ev: dict, best: dict | None = None) -> dict:
@@ -273,12 +268,10 @@ def accuracy_record(ev: dict, best: dict | None = None) -> dict:
 
 def write_predictions(path: Path, ev: dict) -> None:
     """One JSON line per query (direction, prompt, target, accepted, prediction, exact, prefix), atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         for d in ("forward", "reverse"):
             for r in ev[d]["rows"]:
                 fh.write(json.dumps({"direction": d, **r}, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def _save_adapter(model, path: Path) -> None:
@@ -399,7 +392,7 @@ def _write_run_record(s: _Session, d: _Loaded) -> None:
     if s.main:
         prov = provenance(d.spec, s.cfg.data_dir, s.cfg.dataset)
         _prepare_out(s.cfg, d.resolved, prov)
-        _write_json(s.out / "dataset.json", d.task.to_dict())
+        write_json(s.out / "dataset.json", d.task.to_dict())
     s.accelerator.wait_for_everyone()
 
 
@@ -521,9 +514,8 @@ def _save_checkpoint(s: _Session, model, optimizer, epoch: int, best: dict) -> N
         unwrapped = s.accelerator.unwrap_model(model)
         ckdir = s.out / "checkpoints" / f"epoch_{epoch:04d}"
         _save_adapter(unwrapped, ckdir)
-        torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "best": best},
-                   ckdir / "trainer_state.pt.tmp")
-        os.replace(ckdir / "trainer_state.pt.tmp", ckdir / "trainer_state.pt")
+        with atomic_path(ckdir / "trainer_state.pt") as tmp:
+            torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch, "best": best}, tmp)
         for old in (s.out / "checkpoints").glob("epoch_*/trainer_state.pt"):
             if old.parent != ckdir:
                 old.unlink()  # optimizer state only in the latest checkpoint
@@ -577,7 +569,7 @@ def _write_outputs(s: _Session, model, ev: dict, results: dict) -> None:
     if s.main:
         _save_adapter(s.accelerator.unwrap_model(model), s.out / "final")
         write_predictions(s.out / "predictions.jsonl", ev)
-        _write_json(s.out / "results.json", results)
+        write_json(s.out / "results.json", results)
     if s.cfg.report_to != "none":
         s.accelerator.end_training()
     s.accelerator.wait_for_everyone()

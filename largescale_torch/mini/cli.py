@@ -22,6 +22,7 @@ from pathlib import Path
 from largescale_torch.constants import ConfigError
 from largescale_torch.mini.run import FAMILIES, MiniConfig
 from plumbing.cli import EXIT_FAILURE, EXIT_USAGE, FAILURES, OneLineParser, fail, interrupted
+from plumbing.io import write_json, write_text
 
 INT_FIELDS = ("n_pairs", "hidden", "layers", "heads", "mentions", "pretrain_steps", "pretrain_batch", "seq_len",
               "epochs", "batch_size", "evals")
@@ -77,10 +78,8 @@ def main(argv=None) -> int:
             result = run_mini(cfg, args.runs, args.data_dir, args.workers, progress=True, threads=args.threads)
             result["command"] = command.strip()
         md = render_markdown(result)
-        for suffix, text in ((".json", json.dumps(result, indent=1)), (".md", md)):
-            tmp = out.with_name(out.name + suffix + ".tmp")
-            tmp.write_text(text + "\n")
-            tmp.replace(out.with_name(out.name + suffix))
+        write_json(out.with_name(out.name + ".json"), result, indent=1)
+        write_text(out.with_name(out.name + ".md"), md + "\n")
         plot(result, out.with_name(out.name + ".png"))
     except KeyboardInterrupt:
         return interrupted(p.prog, "rerun the same command to resume")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from largescale_torch.constants import ConfigError
+from plumbing.io import write_json
 
 FAMILIES = ("llada", "llama")  # MDM, ARM
 DEFAULT_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -191,9 +192,7 @@ def run_job(cfg: MiniConfig, seed: int, family: str, out: str, data_dir: str | N
             **{d: {k: res[d][k] for k in ("final", "best", "best_epoch", "n")} for d in ("forward", "reverse")},
             "readings": reads}
     record["wall_s"], record["cpu_s"] = round(time.time() - t0, 1), round(time.process_time() - cpu0, 1)
-    tmp = root / "record.json.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, root / "record.json")
+    write_json(root / "record.json", record, indent=1)
     return record
 
 
@@ -212,7 +211,7 @@ def _claim_runs_dir(cfg: MiniConfig, out: Path) -> None:
             raise ConfigError(f"{out} holds miniature runs of another configuration ({', '.join(diff)}); "
                               "use another --runs")
     out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(mine, indent=2))
+    write_json(record, mine)
 
 
 def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, workers: int = 1,
