@@ -74,6 +74,10 @@ def main(argv=None) -> int:
     try:
         if args.render_only:
             result = json.loads(out.with_name(out.name + ".json").read_text())
+            missing = [k for k in ("tasks", "config", "provenance") if k not in result]
+            if missing:
+                raise ConfigError(f"{out.name}.json has no {', '.join(missing)}: written by an older "
+                                  "version of the miniature; rerun it to render it")
         else:
             result = run_mini(cfg, args.runs, args.data_dir, args.workers, progress=True, threads=args.threads)
             result["command"] = command.strip()
