@@ -62,6 +62,7 @@ def test_ablation_variants_change_what_their_name_says():
             "mdm_nopos": {"mdm": ("full", "mdm", "none", "standard")},
             "mdm_causal": {"mdm_causal": ("causal", "mdm", "rope", "standard")},
             "arm_learned": {"arm": ("causal", "arm", "learned", "standard")},
+            "arm_rope": {"arm": ("causal", "arm", "rope", "standard")},
             "mdm_raddinit": {"mdm": ("full", "mdm", "rope", "radd")}}
     assert set(E.GRIDS["ablations"].variants) == set(want)
     for name, models in want.items():
@@ -72,6 +73,21 @@ def test_ablation_variants_change_what_their_name_says():
         assert got == models, name
     assert set(E.GRIDS["collapse"].variants) == {"baseline", "mdm_raddinit"}
     assert E.VARIANTS["baseline"].config(10, "quick", (0,)).model.init == "standard"
+
+
+def test_a_variant_equal_to_the_baseline_under_a_preset_is_left_out():
+    """The ARM's positions ablation: learned positions under the paper preset (RoPE ARM), RoPE
+    under the quick one (learned-position ARM); the other variant would repeat the baseline."""
+    g = E.GRIDS["ablations"]
+    for preset, gone, kept in (("quick", "arm_learned", "arm_rope"),
+                               ("paper", "arm_rope", "arm_learned")):
+        names = {v for v, _, _ in E.cells(g, preset)}
+        assert gone not in names and kept in names and E.noop_variants(g, preset) == [gone]
+        base = E.VARIANTS["baseline"].config(10, preset, (0,))
+        assert E.same_as_baseline(E.VARIANTS[gone].config(10, preset, (0,)), base)
+        assert not E.same_as_baseline(E.VARIANTS[kept].config(10, preset, (0,)), base)
+    # a grid without the baseline keeps its control (the init sweep's GPT-2-init MDM)
+    assert "mdm_standard" in {v for v, _, _ in E.cells(E.GRIDS["init_sweep"], "paper")}
 
 
 def test_the_new_runner_builds_the_old_runners_configs():
@@ -154,8 +170,9 @@ def test_grid_runner_dry_run_of_a_named_grid_writes_nothing(tmp_path):
              str(tmp_path / "a"))
     assert r.returncode == 0, r.stderr
     for v in E.GRIDS["ablations"].variants:
-        for L in (10, 20):
-            assert f"{v:<12} L={L:<3}" in r.stdout
+        for L in (10, 20):  # arm_learned is the quick preset's baseline ARM: left out
+            assert (f"{v:<12} L={L:<3}" in r.stdout) == (v != "arm_learned"), v
+    assert "arm_learned: left out, the baseline under preset quick" in r.stdout
     assert "12 cells" in r.stdout and not (tmp_path / "a").exists()
 
 
@@ -171,9 +188,11 @@ def test_quick_study_dry_run_lists_table2_and_the_ablations(tmp_path):
         steps = ",".join(dict.fromkeys(str(E.model_steps(cfg, m)) for m in ("mdm", "arm")))
         assert "models=mdm,arm" in row and "seeds=8" in row and f"steps={steps} " in row
         assert str(out / "baseline" / f"L{L}") in row
-    for v in ("mdm_learned", "mdm_nopos", "mdm_causal", "arm_learned", "mdm_raddinit"):
+    for v in ("mdm_learned", "mdm_nopos", "mdm_causal", "arm_rope", "mdm_raddinit"):
         for L in (10, 20):
             assert sum(ln.startswith(f"{v:<12} L={L:<3}") for ln in lines) == 1, v
+    assert "arm_learned left out (the baseline under preset quick)" in r.stdout
+    assert not any(ln.startswith("arm_learned ") for ln in lines)
     assert "14 cells; left: about" in r.stdout and "min on the 2-core CPU" in r.stdout
     assert not out.exists()
     _one_line_error(_run("study.py", "--preset", "huge"))

@@ -121,8 +121,11 @@ GRIDS = {g.name: g for g in (
     # init) act at every L, and on the 2-core CPU these ten one-model cells take 35-50 min
     # (`describe`; 1,500 or 3,000 MDM steps) where L = 30 and 40 would add 2-3 h, so the quick
     # study stays within about 1.5-2 h unattended. Their baselines are Table 2's cells.
+    # The ARM's positions ablation is the scheme the preset's ARM lacks: learned positions under
+    # the paper preset (RoPE ARM), RoPE only under the quick one (learned-position ARM); the
+    # other variant equals the baseline there and is left out (`same_as_baseline`).
     Grid("ablations", ("baseline", "mdm_learned", "mdm_nopos", "mdm_causal", "arm_learned",
-                       "mdm_raddinit"), Ls=(10, 20),
+                       "arm_rope", "mdm_raddinit"), Ls=(10, 20),
          note="the paper's account tested: positions, mask, init (baselines = Table 2's cells)"),
     # collapse by initialisation: GPT-2's (the default, baseline) against RADD's, the cells of
     # the ablations (no extra training); 8 seeds per L
@@ -195,12 +198,39 @@ def cells(grid: Grid, preset: str, Ls=None, n_seeds: int | None = None, variants
         raise ValueError(f"duplicate variants or L: {list(names)}, {list(Ls or [])}")
     out = []
     for L in (Ls or grid.Ls):
+        base = reg["baseline"].under(overrides).config(L, preset, seeds)
         for v in names:
             try:
-                out.append((v, L, reg[v].under(overrides).config(L, preset, seeds)))
+                cfg = reg[v].under(overrides).config(L, preset, seeds)
             except ValueError as e:
                 raise ValueError(f"variant {v!r} at L={L}: {e}") from e
+            if v == "baseline" or "baseline" not in names or not same_as_baseline(cfg, base):
+                out.append((v, L, cfg))
     return out
+
+
+def same_as_baseline(cfg: C.RunConfig, base: C.RunConfig) -> bool:
+    """Whether every model of `cfg` is the baseline's model of that name, trained and read the
+    same way (the resolved model and train configs, the seeds, the evaluation): a variant that changes nothing under this preset (e.g. `arm_learned` under the
+    quick preset, whose ARM already has learned positions). Its cells would repeat the
+    baseline's, so `cells` leaves them out (`noop_variants` names them)."""
+    names = {m.name for m in base.models}
+    return (cfg.eval == base.eval and cfg.seeds == base.seeds
+            and all(m.name in names and cfg.configs_for(m.name) == base.configs_for(m.name)
+                    for m in cfg.models))
+
+
+def noop_variants(grid: Grid, preset: str, *, registry: dict | None = None,
+                  overrides=None) -> list[str]:
+    """The grid's variants that `cells` leaves out under `preset` (`same_as_baseline` at every
+    L; only in a grid that holds the baseline, whose cells stand for them)."""
+    reg = {**VARIANTS, **(registry or {})}
+    if "baseline" not in grid.variants:
+        return []
+    return [v for v in grid.variants if v != "baseline" and all(
+        same_as_baseline(reg[v].under(overrides).config(L, preset, (0,)),
+                         reg["baseline"].under(overrides).config(L, preset, (0,)))
+        for L in grid.Ls)]
 
 
 def is_finished(cfg: C.RunConfig, out: Path) -> bool:
@@ -349,6 +379,9 @@ def study(grid_name, preset: str, out: Path, *, Ls=None, n_seeds=None, variants=
         raise ValueError(f"unknown grid {grid_name!r}; known: {sorted(GRIDS)}")
     kw = dict(registry=registry, overrides=overrides)
     grid_cells = cells(grid, preset, Ls, n_seeds, variants, **kw)
+    for v in dict.fromkeys(variants or grid.variants):
+        if v not in {c[0] for c in grid_cells}:
+            log(f"{v}: left out, the baseline under preset {preset} (`same_as_baseline`)")
     if dry_run:
         log(describe(grid_cells, out))
         return None

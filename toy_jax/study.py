@@ -43,6 +43,13 @@ def study_cells(preset: str, *, n_seeds: int | None = None, overrides=None,
             for part, g in grids.items()}
 
 
+def left_out(preset: str, *, overrides=None, grids: dict | None = None) -> dict[str, list]:
+    """{part: [variant]}: the variants a part leaves out under `preset` because they equal the
+    baseline there (`experiments.same_as_baseline`)."""
+    grids = grids or {p: E.GRIDS[p] for p in PARTS}
+    return {part: E.noop_variants(g, preset, overrides=overrides) for part, g in grids.items()}
+
+
 def unique_cells(parts: dict) -> list:
     """Every cell once, in run order: by L, then part, then the grid's variant order."""
     seen, order = {}, []
@@ -66,12 +73,15 @@ def run_study(preset: str, out: Path, *, dry_run: bool = False, n_seeds: int | N
     out = Path(out)
     parts = study_cells(preset, n_seeds=n_seeds, overrides=overrides, grids=grids)
     todo = unique_cells(parts)
+    noops = left_out(preset, overrides=overrides, grids=grids)
     if dry_run:
         g = grids or {p: E.GRIDS[p] for p in PARTS}
         for part, cs in parts.items():
             log(f"{part}: {g[part].note or g[part].name}: " + ", ".join(
                 sorted({v for v, _, _ in cs})) + f" x L = {', '.join(str(L) for L in g[part].Ls)}"
-                f" x {len(cs[0][2].seeds)} seeds ({len(cs)} cells)")
+                f" x {len(cs[0][2].seeds)} seeds ({len(cs)} cells)"
+                + "".join(f"; {v} left out (the baseline under preset {preset})"
+                          for v in noops[part]))
         log(E.describe(todo, out))
         log(f"report: {out / REPORT / 'report.md'} (+ figures: about 1-5 min on the CPU)")
         return None
@@ -83,9 +93,9 @@ def run_study(preset: str, out: Path, *, dry_run: bool = False, n_seeds: int | N
         E.run_grid([(v, L, cfg)], out, progress=progress, log=log)
         if fresh:
             wall[f"{v}/L{L}"] = round(time.perf_counter() - t0, 1)
-            write_report(parts, out, preset, command, wall, figures=False, log=log)
+            write_report(parts, out, preset, command, wall, figures=False, log=log, left=noops)
     rec = write_report(parts, out, preset, command, wall, figures=figures, n_boot=n_boot,
-                       log=log)
+                       log=log, left=noops)
     log(f"report: {out / REPORT / 'report.md'}")
     return rec
 
@@ -138,7 +148,8 @@ def collapse_rows(cells_, digests: dict, out: Path) -> list[dict]:
 
 
 def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, *,
-                 figures: bool = True, n_boot: int = 200, log=print) -> dict:
+                 figures: bool = True, n_boot: int = 200, log=print,
+                 left: dict | None = None) -> dict:
     """OUT/report/report.{md,json} from every finished cell (and the figures)."""
     from toy_jax import verdict as V
     from plumbing import io
@@ -154,6 +165,7 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
     sub = lambda part: dict(digest, cells=[by_cell[(v, L)] for v, L, _ in parts.get(part, [])
                                            if (v, L) in by_cell])
     rec = {"preset": preset, "command": command, "out": str(out), "wall_s": wall,
+           "left_out": left_out(preset) if left is None else left,
            "parts": {p: [[v, L, str(E.cell_dir(out, v, L))] for v, L, _ in cs]
                      for p, cs in parts.items()},
            "collapse": collapse_rows(parts.get("collapse", []), by_cell, out),
@@ -283,10 +295,12 @@ def render(rec: dict, sub, every, out: Path) -> str:
              f"readings, final and over training). {n_done} of {len(every)} cells finished"
              + ("." if n_done == len(every) else "; rerun the same command to finish the "
                                                   "rest.")]
-    if rec["preset"] == "quick":
+    if rec["preset"] == "quick" and every:
+        cfg = every[0][2]
+        steps = ", ".join(f"{m.name.upper()} {cfg.steps_of(m.name):,} steps" for m in cfg.models)
         lines += ["", "The `quick` preset is a smaller, shorter configuration than the paper's "
-                  "Table 8 (d_model 64, batch 128, 1,500 steps; toy_jax/README.md): its numbers "
-                  "are not the paper's setting."]
+                  f"Table 8 (d_model {cfg.model.d_model}, batch {cfg.train.batch_size}, {steps}; "
+                  "toy_jax/README.md): its numbers are not the paper's setting."]
     t2 = sub("table2")
     lines += ["", "## Table 2", "",
               "Top-3 success (%), mean ± s.e.m. over seeds, headline weights (EMA for the MDM, "
@@ -306,7 +320,10 @@ def render(rec: dict, sub, every, out: Path) -> str:
               "that of the baseline model with the same objective (Table 2's cell at the same "
               "L), ± the s.e. of the difference.", "", ablation_table(ab), "",
               "Variants: " + "; ".join(f"`{n}` = {E.VARIANTS[n].note}" for n in names
-                                       if n in E.VARIANTS) + ".", "",
+                                       if n in E.VARIANTS) + "."
+              + "".join(f" `{v}` ({E.VARIANTS[v].note}) is left out: under this preset it is "
+                        "the baseline." for v in rec.get("left_out", {}).get("ablations", [])),
+              "",
               "Every reading and both weights:", "", V.verdict_table(ab)]
     lines += ["", "## Collapse by initialisation", "",
               f"The MDM's seeds by forward completion top-3 at the end (learned ≥ "
