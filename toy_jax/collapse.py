@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 from pathlib import Path
 
-from plumbing import io
+from plumbing import io, provenance as pv
 from plumbing.cli import OneLineParser as _Parser, UsageError, run_main
+from toy_jax import records
+from toy_jax.train import build_parser as train_parser, config_from_args
 
 PROG = "diagnose_collapse.py"
 ESCAPE_WEIGHT = 0.5  # mean [M]->cue attention weight (forward contexts) that marks an escape
@@ -119,13 +122,10 @@ def diagnostics_fn(graphdef, mcfg, tcfg, L: int):
 
 
 def run_train(args) -> dict:
-    import shlex
-
     import jax
     import numpy as np
 
     from toy_jax.model import graphdef_for
-    from toy_jax.train import build_parser as train_parser, config_from_args
     from toy_jax.trainer import init_states, make_chunk
 
     flags = ["--model", "mdm", "--L", str(args.L), "--init", args.init, "--steps", str(args.steps),
@@ -166,8 +166,6 @@ def run_train(args) -> dict:
 
 def provenance() -> dict:
     """The provenance record of this process (`plumbing.provenance.record`)."""
-    from plumbing import provenance as pv
-
     return pv.record()
 
 
@@ -205,9 +203,7 @@ def render_diagnostics(rec: dict, steps=DIAG_STEPS) -> str:
 # ----------------------------------------------------------------------------- classification
 def classify_run(run: Path, at: int, model: str = "mdm", final: bool = True) -> dict:
     """Per seed: early indicator at step `at` and, if results.json exists, the final status."""
-    from toy_jax.evaluate import forward_status
-
-    from toy_jax import records
+    from toy_jax.evaluate import forward_status  # lazy: loads jax
 
     cfg = records.read_config(run)
     rows = records.read_metrics(run, model, tracked=True)
