@@ -47,6 +47,7 @@ from theory.correlation import block_weights, conditional_corr_pair
 from toy_jax import data, vocab
 from toy_jax.losses import prediction_offset
 from toy_jax.model import ToyTransformer, logits_at
+from toy_jax.records import reading
 from toy_jax.tracking import cue_attention
 
 N_BOOT = 200
@@ -433,8 +434,6 @@ PAPER_TABLE2 = {"mdm": {10: (99.31, 43.10), 20: (97.36, 55.70), 30: (96.91, 33.8
 def seed_values(results: dict, name: str, weights: str, direction: str, protocol: str,
                 metric: str = "topk_success") -> list[float]:
     """One metric of one model for every seed of a results.json dict."""
-    from toy_jax.records import reading
-
     out = []
     for s in results["seeds"]:
         out.append(float(reading(results, s, name, weights)[direction][protocol][metric]))

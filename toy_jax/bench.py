@@ -40,12 +40,18 @@ every op's barrier for a descheduled thread and lose far more than XLA's pool (`
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
 import time
+from pathlib import Path
+
+import jax
+import numpy as np
 
 from plumbing import io
+from plumbing.cli import OneLineParser, UsageError, run_main
 from toy_jax import configs, data, vocab
 from plumbing.provenance import cpu_model as _cpu_name
 from plumbing.provenance import usable_cores
@@ -123,9 +129,7 @@ def bench_configs(L: int, preset: str, steps: int):
 
 def setup_jax(L: int, steps: int, preset: str, tracking: bool = True) -> dict:
     """Compiled JAX chunks (train, and train + tracking probe) of `steps` steps: name -> runner."""
-    import jax
-
-    from toy_jax import trainer
+    from toy_jax import trainer  # lazy (with toy_jax.model): flax and optax, not needed for --help
     from toy_jax.model import graphdef_for
 
     mcfg, tcfg = bench_configs(L, preset, steps)
@@ -162,8 +166,6 @@ def setup_jax(L: int, steps: int, preset: str, tracking: bool = True) -> dict:
 
 def jax_initial_params(mcfg, tcfg, seed: int = 0) -> dict:
     """The JAX initial parameters of `seed` (what `trainer.init_states` starts from), as numpy."""
-    import numpy as np
-
     from toy_jax import trainer
 
     return {k: np.asarray(v) for k, v in trainer.init_state(mcfg, tcfg, seed).params.items()}
@@ -246,7 +248,6 @@ class TorchStep:
     """
 
     def __init__(self, mcfg, tcfg, L: int, params0: dict, compile: bool = False):
-        import numpy as np
         import torch
 
         from toy_jax.model import rope_tables
@@ -351,8 +352,6 @@ def setup_torch(L: int, preset: str, steps: int, compile: bool = True, warmup: i
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of scripts/bench_toy.py."""
-    from plumbing.cli import OneLineParser
-
     ap = OneLineParser(prog=PROG, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=20)
@@ -385,11 +384,6 @@ def run(L: int = 20, preset: str = "paper", steps: int = 10, repeats: int = 5,
         warmup: int = 8, with_torch: bool = True, with_eager: bool = True,
         with_tracking: bool = True, out=None, echo=print) -> dict:
     """Set up, warm up and time every runner; print the summary; write the JSON to `out`."""
-    import json
-    from pathlib import Path
-
-    from plumbing.cli import UsageError
-
     if L < 2 or steps < 1 or repeats < 1 or warmup < 1:
         raise UsageError("need L >= 2, steps >= 1, repeats >= 1, warmup >= 1")
     res = {"cpu": cpu_model(), "load_average_start": load_average(), "threads": threads()}
@@ -462,6 +456,4 @@ def _main(argv) -> int:
 def main(argv=None) -> int:
     """scripts/bench_toy.py. Exit codes (`plumbing.cli`): 0 done, 1 failure, 2 bad arguments,
     130 interrupted."""
-    from plumbing.cli import run_main
-
     return run_main(PROG, _main, argv)
