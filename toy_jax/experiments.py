@@ -28,7 +28,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from plumbing import io
 from toy_jax import configs as C
+from toy_jax.train import build_parser, override_dicts
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,6 @@ _UNSET = object()
 def parse_variant(spec: str) -> Variant:
     """A Variant from NAME=FLAGS, FLAGS being toy_jax/train.py's (--model, --attention,
     --objective and every override flag; default model: both). Raises ValueError."""
-    from toy_jax.train import build_parser, override_dicts
-
     name, eq, flags = spec.partition("=")
     name = name.strip()
     if not eq or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
@@ -245,7 +245,7 @@ def is_finished(cfg: C.RunConfig, out: Path) -> bool:
 def cell_state(cfg: C.RunConfig, out: Path) -> str:
     """'finished' | 'to run' | 'continues' (an unfinished run of cfg, or of it with fewer
     steps) | 'refused: ...' (another config, or not a run directory: `prepare_run_dir`'s rule)."""
-    from toy_jax.rundir import _diff, _extends
+    from toy_jax.rundir import _diff, _extends  # lazy: rundir loads jax
 
     if is_finished(cfg, out):
         return "finished"
@@ -351,8 +351,7 @@ def run_grid(grid_cells, out: Path, *, progress: bool = True, log=print) -> list
 def write_verdict(every, out: Path, path: Path, command: str) -> dict:
     """The verdict record of every finished cell of `every` ((variant, L, cfg)), written to
     `path` (compact JSON, atomically)."""
-    from toy_jax import verdict as V
-    from plumbing import io
+    from toy_jax import verdict as V  # lazy: verdict loads numpy
 
     rec = V.digest([(v, cell_dir(out, v, L)) for v, L, c in every
                     if is_finished(c, cell_dir(out, v, L))], command)
