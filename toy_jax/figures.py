@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
 from plumbing import io
 from plumbing.cli import OneLineParser as _Parser, UsageError, run_main
+from toy_jax.configs import RunConfig
 
 PROG = "make_figures.py"
 
@@ -61,6 +63,7 @@ def _first_mdm(run):
 
 
 def _init_model(run, name: str, seed: int):
+    # lazy, as the toy_jax imports in the functions below: they load jax, orbax or numpy
     from toy_jax.model import merge
     from toy_jax.trainer import init_state
 
@@ -270,7 +273,6 @@ def find_runs(root: Path) -> list[Path]:
     """Run directories under `root` (config.json of a toy run) holding a checkpoint of an
     MDM-objective model, sorted by path."""
     from toy_jax.checkpoint import saved_steps
-    from toy_jax.configs import RunConfig
 
     runs = []
     for cfg_path in sorted(Path(root).rglob("config.json")):
@@ -302,8 +304,6 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     command = "python scripts/make_figures.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    import logging
-
     logging.getLogger("absl").setLevel(logging.WARNING)
     runs = args.runs
     for r in (runs or []) + args.extra_runs:
