@@ -217,7 +217,7 @@ def write_run_figures(run_dir, out_dir=None) -> list[str]:
 
     Returns the paths written.
     """
-    from toy_jax import analysis
+    from toy_jax import analysis  # lazy (with rundir): they load jax
     from toy_jax.rundir import HEADLINE, load_run
 
     run_dir = Path(run_dir)

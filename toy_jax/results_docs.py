@@ -27,12 +27,16 @@ logic of scripts/make_results.py (which only calls `main`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 from plumbing import io
+from plumbing import provenance as pv
 from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
+from toy_jax.collapse import render_diagnostics
+from toy_jax.records import per_weights
 from toy_jax.results_tables import (
     DIRS,
     PROTOCOLS,
@@ -70,13 +74,11 @@ def _load(path: Path) -> dict:
 
 # ------------------------------------------------------------------------------ registry
 def _collapse_diagnostics(rec: dict, name: str) -> dict[str, str]:
-    from toy_jax.collapse import render_diagnostics
-
     return {name: render_diagnostics(rec)}
 
 
 def _toy_verdict(rec: dict, name: str) -> dict[str, str]:
-    from toy_jax.verdict import tables
+    from toy_jax.verdict import tables  # lazy (with mini.summary below): they load numpy
 
     return tables(rec, name)
 
@@ -175,10 +177,6 @@ def update(text: str, tables: dict[str, str], where: str = "document") -> str:
 def provenance_here(command: str, commit: str) -> dict:
     """The provenance record (`plumbing.provenance.record`) of a run made on this machine at
     code `commit`, with its command and XLA_FLAGS."""
-    import os
-
-    from plumbing import provenance as pv
-
     xla = os.environ.get("XLA_FLAGS", "")
     return pv.record(command=command, commit=commit, **({"xla_flags": xla} if xla else {}))
 
@@ -271,8 +269,6 @@ def _cells(run_root: Path) -> dict[str, dict]:
 def _per_weights(res: dict) -> dict:
     """{seed: {model: {weights: {direction: {protocol: {metric: value}}}}}} of one results.json
     (the EMA block nested in the raw one, as results.json stores it, split out)."""
-    from toy_jax.records import per_weights
-
     return {seed: {name: {w: {d: {p: {k: round(float(v), 6) for k, v in b[d][p].items()
                                       if isinstance(v, (int, float))}
                                   for p in b[d]} for d in DIRS}
@@ -290,7 +286,7 @@ def _header(cells: dict) -> dict:
 def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:
     """Record a grid variant's cells (RUN_ROOT/L<L>/results.json) into results/: every
     per-seed reading of both weight sets, and each model's forward status."""
-    from toy_jax.evaluate import forward_status
+    from toy_jax.evaluate import forward_status  # lazy: loads jax
 
     cells = _cells(run_root)
     rec = {**_header(cells), "L": {}}

@@ -27,6 +27,7 @@ from toy_jax.checkpoint import Checkpointer
 from toy_jax.configs import RunConfig
 from toy_jax.evaluate import evaluate_stacked
 from toy_jax.model import graphdef_for, merge
+from toy_jax.trainer import init_states, seed_slice, train_model
 
 HEADLINE = {"mdm": "ema", "arm": "raw"}  # the paper's RADD used EMA weights, GPT-2 did not
 PROTOCOL_NOTES = {
@@ -136,8 +137,6 @@ def build_results(cfg: RunConfig, per_seed: dict, timing: dict) -> dict:
 def run_experiment(cfg: RunConfig, out: Path | str, *, progress: bool = True) -> dict:
     """Train (or resume) every model of `cfg` in OUT, evaluate raw and EMA weights of every
     seed, and write results.json. Returns the results dict."""
-    from toy_jax.trainer import train_model
-
     out = Path(out)
     prepare_run_dir(cfg, out)
     previous = _read_json(out / "results.json")
@@ -218,8 +217,6 @@ class LoadedRun:
 
     def params(self, name: str, seed: int | None = None, ema: bool = False) -> dict:
         """Parameters of `name` (dict of arrays): all seeds stacked, or one seed."""
-        from toy_jax.trainer import seed_slice
-
         st = self.states[name]
         tree = st.ema if ema else st.params
         return tree if seed is None else seed_slice(tree, self.config.seeds.index(seed))
@@ -241,8 +238,6 @@ class LoadedRun:
 
 def load_run(out: Path | str) -> LoadedRun:
     """Rebuild every checkpointed model of a run directory from the directory alone."""
-    from toy_jax.trainer import init_states
-
     out = Path(out)
     cfg_path = out / "config.json"
     if not cfg_path.exists():

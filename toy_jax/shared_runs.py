@@ -118,7 +118,7 @@ def tracked(rows: list[dict]) -> tuple[dict, dict]:
 
 def statuses(per_seed: dict, model: str, weights: str = "ema") -> dict:
     """Forward status of each seed from its forward completion top-k success (project rule)."""
-    from toy_jax.evaluate import forward_status
+    from toy_jax.evaluate import forward_status  # lazy: loads jax
 
     return {seed: forward_status(m[model][weights]["forward"]["completion"]["topk_success"])
             for seed, m in per_seed.items() if model in m}

@@ -18,6 +18,7 @@ fold_in(train_key, n), so a resumed run reproduces an uninterrupted one.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -219,7 +220,7 @@ def train_model(cfg: RunConfig, name: str, *, ckpt=None, metrics_path: Path | No
     chunks gives the measured time per step and an estimate of the total (the first chunk
     includes compilation, so neither the estimate nor the progress bar counts it).
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # lazy: only training needs tqdm
 
     enable_compile_cache()
     mcfg, tcfg = cfg.configs_for(name)
@@ -324,8 +325,6 @@ def _estimate_line(cfg: RunConfig, name: str, s_per_step: float, n_steps: int,
 
 def train(cfg: RunConfig, seeds=None, *, progress: bool = False) -> dict[str, TrainedModel]:
     """Train every model of `cfg` (all `seeds`, default cfg.seeds, in one program each), no I/O."""
-    import dataclasses
-
     if seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=tuple(int(s) for s in seeds))
     return {m.name: train_model(cfg, m.name, progress=progress, announce=progress)
