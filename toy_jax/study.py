@@ -28,7 +28,11 @@ import json
 import time
 from pathlib import Path
 
+from plumbing import io
+from plumbing.provenance import record
 from toy_jax import experiments as E
+from toy_jax.collapse import ESCAPE_WEIGHT, classify_run
+from toy_jax.figures import make_figures
 
 PARTS = ("table2", "ablations", "collapse")  # grid names in experiments.GRIDS
 REPORT = "report"  # OUT/report/
@@ -105,7 +109,7 @@ _DIGESTS: dict = {}  # (run dir, results.json mtime) -> digest of the cell, once
 
 
 def _digest_cells(every, out: Path) -> list[dict]:
-    from toy_jax import verdict as V
+    from toy_jax import verdict as V  # lazy (here and below): verdict loads numpy
 
     done = []
     for v, L, cfg in every:
@@ -123,8 +127,7 @@ def collapse_rows(cells_, digests: dict, out: Path) -> list[dict]:
     """Per collapse-part cell: the MDM's forward status per seed (headline weights,
     `evaluate.forward_status`) and the step its [M]->cue attention first reached
     `collapse.ESCAPE_WEIGHT` (`collapse.classify_run`; None when it never did)."""
-    from toy_jax.collapse import classify_run
-    from toy_jax.evaluate import forward_status
+    from toy_jax.evaluate import forward_status  # lazy: loads jax
 
     rows = []
     for v, L, cfg in cells_:
@@ -152,8 +155,6 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
                  left: dict | None = None) -> dict:
     """OUT/report/report.{md,json} from every finished cell (and the figures)."""
     from toy_jax import verdict as V
-    from plumbing import io
-    from plumbing.provenance import record
 
     rep = out / REPORT
     rep.mkdir(parents=True, exist_ok=True)
@@ -188,8 +189,6 @@ def _old_figures(rep: Path) -> dict:
 def _figures(parts: dict, out: Path, rep: Path, command: str, n_boot: int, log) -> dict:
     """Figures 5, 6, 9 of Table 2's finished cells (+ the learned-position MDM's correlation
     panels), redrawn only when one of the runs they read changed."""
-    from toy_jax.figures import make_figures
-
     done = lambda part, pick: [E.cell_dir(out, v, L) for v, L, c in parts.get(part, [])
                                if pick(v) and E.is_finished(c, E.cell_dir(out, v, L))]
     runs = done("table2", lambda v: True)
@@ -284,7 +283,6 @@ def collapse_table(rows: list[dict]) -> str:
 
 def render(rec: dict, sub, every, out: Path) -> str:
     from toy_jax import verdict as V
-    from toy_jax.collapse import ESCAPE_WEIGHT
     from toy_jax.evaluate import COLLAPSE_BELOW, LEARNED_AT
 
     d, pv = rec["digest"], rec["digest"]["provenance"]
