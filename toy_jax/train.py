@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import textwrap
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repo root importable
@@ -14,13 +16,13 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 
 from plumbing.cli import OneLineParser as _Parser, UsageError, run_main  # noqa: E402
+from toy_jax import configs as C  # noqa: E402
 from toy_jax.cli import show_defaults  # noqa: E402
+from toy_jax.configs import make_config  # noqa: E402
 from toy_jax.records import reading  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from toy_jax import configs as C
-
     p = _Parser(prog="train.py", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--L", type=int, default=20, help="sequence length (>= 2; default 20)")
@@ -45,8 +47,6 @@ def add_override_flags(p: argparse.ArgumentParser) -> list[str]:
     """The model / training / evaluation override flags (default None = the preset's value);
     returns their dests. Shared with scripts/toy_grid.py and scripts/study.py, which apply them to
     every variant of a grid (`experiments.Variant.under`)."""
-    from toy_jax import configs as C
-
     n_actions = len(p._actions)
     g = p.add_argument_group("model overrides (default: the preset's)")
     g.add_argument("--pos", choices=C.POS_CHOICES,
@@ -109,8 +109,6 @@ def override_dicts(args) -> tuple[dict, dict, dict]:
 
 
 def config_from_args(args):
-    from toy_jax.configs import make_config
-
     mo, to, eo = override_dicts(args)
     return make_config(
         L=args.L, preset=args.preset, model=args.model, seeds=tuple(args.seed),
@@ -139,9 +137,7 @@ def summary(results: dict) -> str:
     percent, headline weights), the seed means, and one line for every seed that did not learn
     the forward rule (`evaluate.forward_status`: forward completion top-3 success below
     LEARNED_AT), whose reverse numbers then say nothing about reverse inference."""
-    import textwrap
-
-    from toy_jax.evaluate import COLLAPSE_BELOW, LEARNED_AT, forward_status
+    from toy_jax.evaluate import COLLAPSE_BELOW, LEARNED_AT, forward_status  # lazy: loads jax
 
     head = ["model", "seed"] + [f"{d} {short}" for d in ("fwd", "rev")
                                 for _, short in SUMMARY_READINGS] + ["rev rank", "forward rule"]
@@ -211,8 +207,6 @@ def _main(argv) -> int:
         cfg = config_from_args(args)
     except ValueError as e:
         raise UsageError(str(e)) from e
-    import logging
-
     logging.getLogger("absl").setLevel(logging.WARNING)
     from toy_jax.checkpoint import resume_note
     from toy_jax.rundir import RunDirError, run_experiment
