@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from plumbing import io
+from plumbing.cli import OneLineParser, run_main
 from toy_jax import records
 
 PROTOCOLS = ("infill", "completion", "infill_letter")
@@ -53,14 +54,10 @@ def summarize(run_dirs: list[Path]) -> str:
 def main(argv=None) -> int:
     """Exit codes (`plumbing.cli`): 0 done, 1 a malformed results.json or an unwritable --out,
     2 bad arguments (a run without results.json), 130 interrupted."""
-    from plumbing.cli import run_main
-
     return run_main("summarize_runs.py", _main, argv)
 
 
 def _main(argv) -> int:
-    from plumbing.cli import OneLineParser
-
     ap = OneLineParser(prog="summarize_runs.py", description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="toy run directories (with results.json)")
     ap.add_argument("--out", type=Path, help="also write the table to this markdown file")

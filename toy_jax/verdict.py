@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from plumbing.provenance import record
 from toy_jax import records  # noqa: E402  (JSON-only module)
 from toy_jax.results_tables import PAPER_TABLE2  # noqa: E402  (JSON-only module)
 
@@ -90,7 +91,7 @@ def digest_cell(run_dir: Path, variant: str) -> dict:
 
 def _add_hazard(run_dir: Path, name: str, seeds: dict) -> None:
     """`analysis.arm_hazard` of the ARM's raw weights, per seed (from the final checkpoint)."""
-    from toy_jax.analysis import arm_hazard
+    from toy_jax.analysis import arm_hazard  # lazy (with rundir): they load jax
     from toy_jax.rundir import load_run
 
     run = load_run(run_dir)
@@ -100,8 +101,6 @@ def _add_hazard(run_dir: Path, name: str, seeds: dict) -> None:
 
 def digest(cells: list[tuple[str, Path]], command: str) -> dict:
     """The verdict record of a grid: every finished cell, with provenance."""
-    from plumbing.provenance import record
-
     return {"command": command, "provenance": record(),
             "cells": [digest_cell(d, v) for v, d in cells if (Path(d) / "results.json").is_file()]}
 
