@@ -34,6 +34,7 @@ import torch
 from largescale_torch.batching import encode, left_pad, positions_from_mask
 from largescale_torch.constants import GEN_LENGTH
 from largescale_torch.losses import align_logits
+from theory.bounds import trace_bound
 
 
 @contextmanager
@@ -152,7 +153,6 @@ def attention_scores(model, seq: list[int], q_pos: int, k_pos: int) -> np.ndarra
 def attention_correlation(model, tokenizer, ids, pairs: list[dict], direction: str, head_dim: int,
                           rope_theta: float, min_group: int = 5, logits_shift: bool = False) -> dict:
     """Per Delta1+Delta2 group: Pearson correlation of forward vs reverse scores per layer/head."""
-    from theory.bounds import trace_bound
 
     if direction == "p2c":  # trained "{parent}'s child is {child}": A = parent, B = child
         rel_fwd, rel_rev, a_key, b_key = "'s child is", "'s parent is", "parent", "child"

@@ -40,6 +40,7 @@ def check_run_dir(run: Path, adapter: str) -> None:
 
 
 def _statistics(model, tokenizer, ids, spec, reverse, pairs, direction, base_config, min_group, chat) -> dict:
+    # lazy (here and in analyze_run): numpy, torch and the modules that load them; --help stays light
     import numpy as np
 
     from largescale_torch.analysis import attention_correlation, first_token_stats

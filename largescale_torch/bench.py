@@ -19,8 +19,12 @@ from pathlib import Path
 
 import torch
 
+from largescale_torch.batching import encode
 from largescale_torch.constants import ConfigError
+from largescale_torch.data import build_task
 from largescale_torch.evaluation import EvalConfig, exact_match, predict
+from largescale_torch.generation import mdm_generate
+from largescale_torch.modeling import load_base, resolve_model
 from plumbing.provenance import commit_of, record
 
 DEFAULT_TAUS = (0.9, 0.7, 0.5)
@@ -33,9 +37,6 @@ def load_run(run_dir: str | Path, weights: str = "final", data_dir: str | None =
     The base model is the run's `--model`; `weights` names the saved subdirectory: a full
     finetune's `model.safetensors` is loaded over the base, a LoRA adapter wrapped around it.
     """
-    from largescale_torch.data import build_task
-    from largescale_torch.modeling import load_base, resolve_model
-
     run, sub = Path(run_dir), Path(run_dir) / weights
     if not (run / "config.json").is_file() or not sub.is_dir():
         raise ConfigError(f"{run} is not a run directory with config.json and {weights}/")
@@ -66,9 +67,6 @@ def run_commit(run_dir: str | Path) -> str | None:
 
 def load_tiny(queries: int, data_dir: str | None = None):
     """tiny-llada (random weights) on Parent-Child's first `queries` forward and reverse queries."""
-    from largescale_torch.data import build_task
-    from largescale_torch.modeling import load_base, resolve_model
-
     task = build_task("parent_child", "p2c", data_dir=data_dir)
     model, tok, ids = load_base(resolve_model("tiny-llada", data_dir), torch.float32)
     return model, tok, ids, list(task.forward[:queries]), list(task.reverse[:queries]), 64, False
@@ -119,9 +117,6 @@ def bench_decoding(model, tok, ids, forward, reverse, base: EvalConfig, taus=DEF
 
 def bench_batching(model, tok, ids, examples, base: EvalConfig) -> dict:
     """The batched sampler against the same sampler with batch 1, on the same queries."""
-    from largescale_torch.batching import encode
-    from largescale_torch.generation import mdm_generate
-
     prompts = [list(encode(tok, e.prompt, e.target, chat=base.chat_template).prompt) for e in examples]
     kw = base.sampler_kwargs()
     mdm_generate(model, prompts[:2], ids, **kw)  # warm-up

@@ -22,6 +22,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from largescale_torch.cli import main_interruptible
+from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, ConfigError
+
 
 def _positive(text: str) -> int:
     try:
@@ -55,8 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from largescale_torch.cli import main_interruptible
-
     return main_interruptible(_main, argv)
 
 
@@ -64,8 +65,7 @@ def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)  # exits 2 on bad flags
     import torch
 
-    from largescale_torch import bench
-    from largescale_torch.constants import EXIT_BAD_ARGS, EXIT_FAILURE, ConfigError
+    from largescale_torch import bench  # lazy (with evaluation): they load torch
     from largescale_torch.evaluation import EvalConfig
 
     torch.set_num_threads(args.threads)
