@@ -15,6 +15,8 @@ import argparse
 import sys
 
 from largescale_torch import cli
+from largescale_torch.constants import EXIT_BAD_ARGS
+from largescale_torch.evaluate_run import EvalRunConfig, evaluate, summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,9 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)  # exits 2 on bad flags
-    from largescale_torch.constants import EXIT_BAD_ARGS
-    from largescale_torch.data.poems import POEM_PREFIX
-    from largescale_torch.evaluate_run import EvalRunConfig, evaluate, summary
+    from largescale_torch.data.poems import POEM_PREFIX  # lazy: the data package loads numpy
 
     if args.poems is not None and args.dataset is not None:
         print("error: give --dataset or --poems, not both", file=sys.stderr)

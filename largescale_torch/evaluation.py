@@ -17,6 +17,8 @@ from largescale_torch.constants import (
     ConfigError,
 )
 from largescale_torch.data import Example
+from largescale_torch.generation import arm_generate, mdm_generate
+from largescale_torch.sampler import check_decoding
 
 _TRAILING = " \t\n.!?\"'"
 MATCH_RULE = (
@@ -52,8 +54,6 @@ class EvalConfig:
 
     def validate(self) -> None:
         """Raise `ConfigError` with a one-line message on a bad value."""
-        from largescale_torch.sampler import check_decoding
-
         for name in ("max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -97,8 +97,6 @@ def predict(model, tokenizer, ids, examples: list[Example], is_mdm: bool, cfg: E
 
     `stats` (optional dict) accumulates the forward passes (see `generation.mdm_generate`).
     """
-    from largescale_torch.generation import arm_generate, mdm_generate
-
     prompts = [list(encode(tokenizer, e.prompt, e.target, chat=cfg.chat_template).prompt) for e in examples]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[str] = [""] * len(prompts)

@@ -14,6 +14,7 @@ import os
 import sys
 
 from largescale_torch import cli, constants as C
+from largescale_torch.commands import table1_commands_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,8 +69,6 @@ def add_lora_flags(p: argparse.ArgumentParser) -> None:
 
 
 def usage_text() -> str:
-    from largescale_torch.commands import table1_commands_text
-
     return build_parser().format_usage() + "\nTable 1, every row (3 models x 3 seeds each):\n" + table1_commands_text()
 
 

@@ -22,6 +22,7 @@ from largescale_torch.data.pairs import (
 from largescale_torch.data.parent_child import build_parent_child
 from largescale_torch.data.person_description import build_person_description
 from largescale_torch.data.poems import POEM_PREFIX, build_poem_task, read_poems
+from largescale_torch.data.source import data_checksum, resolve_data_dir
 from largescale_torch.data.trex import build_trex
 from largescale_torch.data.types import Task
 
@@ -102,7 +103,5 @@ def data_provenance(dataset: str, data_dir: str | None) -> dict:
     if dataset == "trex":
         return {"root": None, "sha256": None, "files": {}, "note": "generated in code (data/trex.py)"}
     if kind == "builtin":
-        from largescale_torch.data.source import data_checksum, resolve_data_dir
-
         return data_checksum(resolve_data_dir(data_dir))
     return {**path_checksum(_file_of(dataset)), "kind": kind}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import tempfile
@@ -71,8 +72,6 @@ def download_upstream(files=REQUIRED_FILES) -> Path:
 
 def data_checksum(root: Path, files=REQUIRED_FILES) -> dict:
     """sha256 over the data files this package reads (path and bytes, in order), plus per-file hashes."""
-    import hashlib
-
     total, per_file = hashlib.sha256(), {}
     for rel in files:
         path = root / rel
