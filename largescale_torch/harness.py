@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from largescale_torch.constants import BLOCK_LENGTH, GEN_LENGTH, SAMPLER_STEPS, TEMPERATURE, ConfigError
+from largescale_torch.generation import mdm_generate
+from largescale_torch.modeling import load_adapter, load_base, pick_dtype, resolve_model
+from largescale_torch.sampler import check_decoding, llada_generate
 
 MODEL_NAME = "reversal_mdm"
 MC_NUM = 128  # LLaDA's eval_llada.py default for mc_num
@@ -173,9 +176,6 @@ class MDMHarness:
         if str(batch_size).startswith("auto"):
             raise ConfigError("batch_size 'auto' is not supported; pass an integer")
         del max_batch_size  # only used by the harness's 'auto' batch size
-        from largescale_torch.modeling import load_adapter, load_base, pick_dtype, resolve_model
-        from largescale_torch.sampler import check_decoding
-
         self.batch_size, self.mc_num, self.seed = int(batch_size), int(mc_num), int(seed)
         self.gen_length, self.steps, self.block_length = int(gen_length), int(steps), int(block_length)
         self.temperature, self.check_greedy = float(temperature), _as_bool(check_greedy)
@@ -238,8 +238,6 @@ class MDMHarness:
         The package's sampler with one block, A steps and temperature 0 unmasks the single
         most confident position per step with its argmax: LLaDA's `suffix_greedy_prediction`.
         """
-        from largescale_torch.sampler import llada_generate
-
         x_1xP = torch.tensor([prompt], dtype=torch.long, device=self._device)
         out_1xA = llada_generate(self.model, x_1xP, torch.ones_like(x_1xP), self.ids.mask, gen_length=len(answer),
                                  block_length=len(answer), steps=len(answer), temperature=0.0,
@@ -267,8 +265,6 @@ class MDMHarness:
         The sampler's settings are the constructor's (model_args), as in LLaDA's harness: a
         per-request `max_gen_toks` would change the block layout.
         """
-        from largescale_torch.generation import mdm_generate
-
         out = []
         for s in range(0, len(requests), self.batch_size):
             batch = requests[s: s + self.batch_size]

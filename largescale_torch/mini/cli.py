@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from largescale_torch.constants import ConfigError
-from largescale_torch.mini.run import FAMILIES, MiniConfig
+from largescale_torch.mini.run import FAMILIES, MiniConfig, run_mini
 from plumbing.cli import EXIT_FAILURE, EXIT_USAGE, FAILURES, OneLineParser, fail, interrupted
 from plumbing.io import write_json, write_text
 
@@ -67,8 +67,7 @@ def main(argv=None) -> int:
             raise ConfigError(f"{out.parent} does not exist")
     except ConfigError as err:
         return fail(p.prog, err, EXIT_USAGE)
-    from largescale_torch.mini.report import plot, render_markdown
-    from largescale_torch.mini.run import run_mini
+    from largescale_torch.mini.report import plot, render_markdown  # lazy: report loads numpy
 
     command = "python scripts/mini_table1.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
     try:

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from largescale_torch.constants import MASK_EPS
+from largescale_torch.llada import llama_config_from_llada, save_llada_checkpoint
+from largescale_torch.losses import arm_loss, mdm_pretrain_corrupt, mdm_pretrain_loss
+from largescale_torch.presets import llada_config_dict
 
 
 def llada_config(hidden: int, layers: int, heads: int, ffn: int, rope_theta: float, tokenizer) -> dict:
-    from largescale_torch.presets import llada_config_dict
-
     return {**llada_config_dict(tokenizer), "d_model": hidden, "n_heads": heads, "n_kv_heads": heads,
             "n_layers": layers, "mlp_hidden_size": ffn, "rope_theta": rope_theta}
 
@@ -28,8 +29,6 @@ def llada_config(hidden: int, layers: int, heads: int, ffn: int, rope_theta: flo
 def init_models(llada_cfg: dict, seed: int):
     """(MDM, ARM): two LlamaForCausalLM with one set of random weights, bidirectional / causal."""
     from transformers import LlamaForCausalLM
-
-    from largescale_torch.llada import llama_config_from_llada
 
     torch.manual_seed(seed)
     mdm = LlamaForCausalLM(llama_config_from_llada(llada_cfg))
@@ -42,8 +41,6 @@ def init_models(llada_cfg: dict, seed: int):
 
 def save_model(model, is_mdm: bool, llada_cfg: dict, tokenizer, dest: Path) -> Path:
     """A directory `modeling.resolve_model` reads: a LLaDA checkpoint for the MDM, a Llama one for the ARM."""
-    from largescale_torch.llada import save_llada_checkpoint
-
     if is_mdm:
         save_llada_checkpoint(model.state_dict(), llada_cfg, dest)
     else:
@@ -66,8 +63,6 @@ def pack(tokenizer, sentences: list[str], seq_len: int) -> torch.Tensor:
 def pretrain(model, is_mdm: bool, rows_NxL: torch.Tensor, steps: int, batch_size: int, lr: float,
              weight_decay: float, seed: int, mask_id: int, warmup: int = 50) -> list[float]:
     """`steps` AdamW steps (linear warm-up, then constant) on the packed corpus; returns the loss per step."""
-    from largescale_torch.losses import arm_loss, mdm_pretrain_corrupt, mdm_pretrain_loss
-
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from largescale_torch.analysis import _pearson, attention_scores, first_token_stats
 from largescale_torch.batching import encode, left_pad, positions_from_mask
 from largescale_torch.constants import GEN_LENGTH
 
@@ -261,8 +262,6 @@ def positive_control(model, tokenizer, ids, train, reverse, is_mdm: bool) -> dic
 
 def first_token_reading(model, tokenizer, ids, reverse, is_mdm: bool) -> dict:
     """Figure 7 (a)/(b): probability and vocabulary rank of the right first answer token on reverse queries."""
-    from largescale_torch.analysis import first_token_stats
-
     stats = first_token_stats(model, tokenizer, ids, reverse, is_mdm)
     p, r = np.array([s["prob"] for s in stats]), np.array([s["rank"] for s in stats])
     return {"prob_mean": float(p.mean()), "rank_median": float(np.median(r)), "rank_mean": float(r.mean()),
@@ -277,8 +276,6 @@ def attention_reading(model, tokenizer, ids, train, reverse, gen_length: int = G
     `train[i]` and `reverse[i]` must state the same fact; facts whose A is not in the training
     prompt or whose B is not in the reverse prompt (Person-Description's paraphrases) are skipped.
     """
-    from largescale_torch.analysis import _pearson, attention_scores
-
     fwd_scores, rev_scores = [], []
     for t, r in zip(train, reverse):
         a_ids, b_ids = _answer_ids(tokenizer, r.target), _answer_ids(tokenizer, t.target)

@@ -18,13 +18,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from largescale_torch.constants import ConfigError
+from plumbing.cli import first_line
 from plumbing.io import write_json
+from plumbing.provenance import record
 
 FAMILIES = ("llada", "llama")  # MDM, ARM
 DEFAULT_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -236,8 +239,6 @@ def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, work
                 records.append(run_job(*j))
                 bar.update(1)
         else:
-            import multiprocessing as mp
-
             os.environ.setdefault("TQDM_DISABLE", "1")  # workers inherit it: one bar (over jobs), the parent's
             with mp.get_context("spawn").Pool(workers) as pool:
                 for r in pool.imap_unordered(_job, jobs):
@@ -261,9 +262,6 @@ def run_mini(cfg: MiniConfig, out: str | Path, data_dir: str | None = None, work
 def _provenance(data_dir: str | None) -> dict:
     """`plumbing.provenance.record` (commit, date, CPU, versions) with the Berglund et al. data
     checksum (provenance of every record)."""
-    from plumbing.cli import first_line
-    from plumbing.provenance import record
-
     extra = {}
     try:
         from largescale_torch.data.source import data_checksum, resolve_data_dir
