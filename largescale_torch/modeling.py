@@ -19,6 +19,9 @@ from largescale_torch.constants import (
     TINY_PRESETS,
     ConfigError,
 )
+from largescale_torch.dream import is_dream_config, load_dream, load_dream_tokenizer
+from largescale_torch.llada import is_llada_config, load_llada
+from largescale_torch.presets import ensure_preset
 
 FAMILY_OF_MODEL_TYPE = {"llada": "llada", "llama": "llama", "qwen2": "qwen", "Dream": "dream", "dream": "dream"}
 
@@ -70,8 +73,6 @@ def _read_config(path: str) -> dict:
 def resolve_model(name: str, data_dir: str | None = None) -> ModelSpec:
     """Tiny preset name, short alias (llada/dream/llama/qwen), local directory or hub id."""
     if name in TINY_PRESETS:
-        from largescale_torch.presets import ensure_preset
-
         return ModelSpec(name, str(ensure_preset(name, data_dir)), TINY_PRESETS[name])
     path = MODEL_IDS.get(name, name)
     try:
@@ -165,16 +166,12 @@ def load_base(spec: ModelSpec, dtype: torch.dtype):
 
     try:
         if spec.family == "dream":
-            from largescale_torch.dream import is_dream_config, load_dream, load_dream_tokenizer
-
             local = _local_snapshot(spec.path)
             if not is_dream_config(json.loads((local / "config.json").read_text())):
                 raise ValueError("config.json is not a Dream config")
             model = load_dream(local, dtype=dtype)
             tokenizer = load_dream_tokenizer(local)
         elif spec.is_mdm:
-            from largescale_torch.llada import is_llada_config, load_llada
-
             local = _local_snapshot(spec.path)
             if not is_llada_config(json.loads((local / "config.json").read_text())):
                 raise ValueError("config.json is not a LLaDA config")

@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from plumbing.cli import EXIT_USAGE, OneLineParser, fail, interrupted
+
 VARIANT_STYLE = {"trained": ("o", "-"), "untrained": ("s", "--"), "causal_mask": ("^", ":")}
 
 
@@ -70,8 +72,6 @@ def plot(analyses: list[dict], out: str) -> None:
 
 
 def main(argv=None) -> int:
-    from plumbing.cli import EXIT_USAGE, OneLineParser, fail, interrupted
-
     p = OneLineParser(prog="python largescale_torch/plot_figure7.py", description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="run directories holding analysis.json")
     p.add_argument("--out", required=True, help="image file to write (e.g. figure7.png)")

@@ -21,6 +21,9 @@ from pathlib import Path
 import torch
 
 from largescale_torch.constants import DATASET_DIRECTIONS, TINY_PRESETS
+from largescale_torch.data import build_task
+from largescale_torch.dream import qwen2_config_from_dream, save_dream_checkpoint
+from largescale_torch.llada import llama_config_from_llada, save_llada_checkpoint
 from largescale_torch.paths import cache_dir
 
 PRESET_VERSION = "v3"
@@ -101,8 +104,6 @@ def preset_dir(name: str) -> Path:
 
 def corpus(data_dir: str | None = None) -> list[str]:
     """Every prompt and answer of the five tasks (training text for the tiny tokenizers)."""
-    from largescale_torch.data import build_task
-
     texts = []
     for dataset, directions in DATASET_DIRECTIONS.items():
         for direction in directions:
@@ -241,14 +242,12 @@ def build_preset(name: str, dest: Path, data_dir: str | None = None) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(PRESET_SEED)
     if family == "llada":
-        from largescale_torch.llada import llama_config_from_llada, save_llada_checkpoint
         from transformers import LlamaForCausalLM
 
         cfg = llada_config_dict(tokenizer)
         model = LlamaForCausalLM(llama_config_from_llada(cfg))
         save_llada_checkpoint(model.state_dict(), cfg, dest, shards=2)
     elif family == "dream":
-        from largescale_torch.dream import qwen2_config_from_dream, save_dream_checkpoint
         from transformers import Qwen2ForCausalLM
 
         cfg = dream_config_dict(tokenizer)

@@ -34,6 +34,7 @@ i - 1 (Dream-family MDMs, which keep the autoregressive head alignment).
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -86,8 +87,6 @@ def _gumbel_argmax(logits: torch.Tensor, temperature: float, generator) -> torch
 
 def _cache_kwarg(lm) -> str:
     """transformers 5.25 renamed `past_key_values` to `cache` (the old name still works, with a warning)."""
-    import inspect
-
     return "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
 
 

@@ -27,6 +27,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from largescale_torch.cli import main_interruptible
 from largescale_torch.constants import (
     EXIT_BAD_ARGS,
     EXIT_FAILURE,
@@ -167,8 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from largescale_torch.cli import main_interruptible
-
     return main_interruptible(_main, argv)
 
 

@@ -18,6 +18,7 @@ prefix cache) are TrainConfig fields: part of config.json and of the run's ident
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -177,8 +178,6 @@ def paper_lr(family: str, dataset: str) -> float:
 
 
 def _check_report_backend(name: str) -> None:
-    import importlib.util
-
     module = {"wandb": "wandb", "tensorboard": "tensorboard"}.get(name)
     if module and importlib.util.find_spec(module) is None:
         raise ConfigError(f"--report-to {name} needs the {module} package (pip install {module})")
