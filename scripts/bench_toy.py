@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 def main(argv=None) -> int:
     """Parse the flags (`toy_jax.bench.build_parser`) and run the benchmark."""
-    from toy_jax.bench import main as bench_main
+    from toy_jax.bench import main as bench_main  # lazy: toy_jax.bench loads jax
 
     return bench_main(argv)
 

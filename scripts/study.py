@@ -18,6 +18,7 @@ cell (for smoke tests, e.g. --steps 20 --d-model 8); the grids and the report:
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -26,13 +27,12 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plumbing.cli import OneLineParser, UsageError, run_main  # noqa: E402
+from toy_jax.configs import PRESET_CHOICES  # noqa: E402
+from toy_jax.study import run_study  # noqa: E402
+from toy_jax.train import add_override_flags, override_dicts  # noqa: E402
 
 
 def _main(argv) -> int:
-    from toy_jax.configs import PRESET_CHOICES
-    from toy_jax.study import run_study
-    from toy_jax.train import add_override_flags, override_dicts
-
     p = OneLineParser(prog="study.py", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=PRESET_CHOICES, default="quick",
@@ -53,8 +53,6 @@ def _main(argv) -> int:
         raise UsageError("--seeds must be >= 1")
     out = a.out or Path("runs") / f"study_{a.preset}"
     cmd = "python scripts/study.py " + " ".join(shlex.quote(x) for x in argv)
-    import logging
-
     logging.getLogger("absl").setLevel(logging.WARNING)
     try:
         run_study(a.preset, out, dry_run=a.dry_run, n_seeds=a.seeds,

@@ -27,13 +27,12 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plumbing.cli import OneLineParser, UsageError, run_main  # noqa: E402
+from toy_jax import experiments as E  # noqa: E402
+from toy_jax.configs import PRESET_CHOICES  # noqa: E402
+from toy_jax.train import add_override_flags, override_dicts  # noqa: E402
 
 
 def _main(argv) -> int:
-    from toy_jax import experiments as E
-    from toy_jax.configs import PRESET_CHOICES
-    from toy_jax.train import add_override_flags, override_dicts
-
     p = OneLineParser(prog="toy_grid.py", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--grid", choices=sorted(E.GRIDS), default=None,

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"--out {args.out!r} exists and is not a directory")
-    from theory.checks import paper_config, quick_config
+    from theory.checks import paper_config, quick_config  # lazy: numpy and scipy after the flags are checked
 
     overrides = {"seed": args.seed, "base": args.base}
     if args.dims is not None:
