@@ -121,6 +121,7 @@ def _adapter_dir(cfg: EvalRunConfig) -> Path | None:
 
 def resolve(cfg: EvalRunConfig) -> ResolvedEval:
     """Fill every None from the --run's config.json, else from the defaults; ConfigError on bad input."""
+    # lazy (here and in evaluate): the data package loads numpy, training torch; evaluate.py --help loads neither
     from largescale_torch.data.registry import canonical_dataset, check_dataset_direction, dataset_kind, directions
     from largescale_torch.training import TrainConfig, canonical_out
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(usage_text())
         return 0
     args = build_parser().parse_args(argv)  # exits 2 on unknown or malformed flags
-    from largescale_torch.training import TrainConfig, canonical_out, latest_checkpoint, run
+    from largescale_torch.training import TrainConfig, canonical_out, latest_checkpoint, run  # lazy: loads torch
 
     cfg = TrainConfig(
         model=args.model, dataset=args.dataset, direction=args.direction, seed=args.seed, out=args.out,

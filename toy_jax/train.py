@@ -208,7 +208,7 @@ def _main(argv) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from e
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from toy_jax.checkpoint import resume_note
+    from toy_jax.checkpoint import resume_note  # lazy (with rundir): orbax and jax after the flags
     from toy_jax.rundir import RunDirError, run_experiment
 
     out = args.out or Path("runs") / f"toy_L{cfg.L}_{cfg.preset}"

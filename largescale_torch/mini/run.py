@@ -68,6 +68,7 @@ class MiniConfig:
     corpus_seed: int = 0
 
     def validate(self) -> None:
+        # lazy (here and below): corpus and data load numpy, training, readings and pretrain torch
         from largescale_torch.mini.corpus import TASK_NAMES
 
         for name in ("n_pairs", "hidden", "layers", "heads", "ffn", "mentions", "pretrain_batch", "seq_len",
