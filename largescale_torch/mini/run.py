@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from largescale_torch.constants import ConfigError
+from plumbing import provenance
 from plumbing.cli import first_line
 from plumbing.io import write_json
-from plumbing.provenance import record
 
 FAMILIES = ("llada", "llama")  # MDM, ARM
 DEFAULT_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -270,4 +270,4 @@ def _provenance(data_dir: str | None) -> dict:
         extra["data"] = data_checksum(resolve_data_dir(data_dir))["sha256"]
     except Exception as err:  # provenance must not fail a finished run
         extra["error"] = first_line(err)
-    return record(libraries=("torch", "transformers", "tokenizers", "numpy"), **extra)
+    return provenance.record(libraries=("torch", "transformers", "tokenizers", "numpy"), **extra)
