@@ -230,6 +230,10 @@ def test_tiny_study_writes_one_report_and_resumes(tmp_path):
         assert f"(figures/{name}.png)" in md and (rep / "figures" / f"{name}.png").is_file()
     assert "(reverse_curves.png)" in md and (rep / "reverse_curves.png").is_file()
     assert sum("done in" in ln for ln in log) == 3
+    # the same tables from report.json alone (make_results' `toy_study` blocks)
+    blocks = S.tables(js, "s")
+    assert set(blocks) == {"s_table2", "s_ablations", "s_collapse"}
+    assert all(body in md for body in blocks.values())
 
     stamp = lambda: {p: p.stat().st_mtime_ns for p in out.rglob("*")
                      if p.is_file() and "report" not in p.parts}

@@ -83,6 +83,12 @@ def _toy_verdict(rec: dict, name: str) -> dict[str, str]:
     return tables(rec, name)
 
 
+def _toy_study(rec: dict, name: str) -> dict[str, str]:
+    from toy_jax.study import tables  # lazy: its tables load numpy
+
+    return tables(rec, name)
+
+
 def _mini_summary(rec: dict, name: str) -> dict[str, str]:
     from largescale_torch.mini.summary import tables
 
@@ -96,7 +102,7 @@ BLOCK_BUILDERS = {f.__name__: f for f in (
     xmachine_summary, collapse_classify, quick_table2_letter)}
 # builder(contents, file stem) -> {block name: markdown}, once per input file
 FILE_BUILDERS = {"collapse_diagnostics": _collapse_diagnostics, "toy_verdict": _toy_verdict,
-                 "mini_summary": _mini_summary}
+                 "mini_summary": _mini_summary, "toy_study": _toy_study}
 
 
 def load_manifest(path: Path = MANIFEST) -> dict:
@@ -152,7 +158,9 @@ def build_tables(results: Path, manifest: dict | None = None) -> dict[str, str]:
             made = {}
             for pattern in entry["inputs"]:
                 for p in _files(results, pattern, entry.get("optional", False), cache):
-                    made.update(FILE_BUILDERS[b](cache[p], p.stem))
+                    # blocks named after the file: NAME for results/NAME.json, DIR_NAME below
+                    made.update(FILE_BUILDERS[b](
+                        cache[p], "_".join(p.relative_to(results).with_suffix("").parts)))
         else:
             args = _args(results, entry, cache)
             body = None if args is None else BLOCK_BUILDERS[b](*args)

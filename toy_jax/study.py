@@ -163,8 +163,6 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
               "provenance": record(),
               "cells": _digest_cells(every, out)}
     by_cell = {(c["variant"], c["L"]): c for c in digest["cells"]}
-    sub = lambda part: dict(digest, cells=[by_cell[(v, L)] for v, L, _ in parts.get(part, [])
-                                           if (v, L) in by_cell])
     rec = {"preset": preset, "command": command, "out": str(out), "wall_s": wall,
            "left_out": left_out(preset) if left is None else left,
            "parts": {p: [[v, L, str(E.cell_dir(out, v, L))] for v, L, _ in cs]
@@ -175,8 +173,23 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
     if digest["cells"]:
         rec["figures"]["reverse_curves"] = str(V.plot(digest, rep / "reverse_curves.png"))
     io.write_text(rep / "report.json", json.dumps(rec, separators=(",", ":")) + "\n")
-    io.write_text(rep / "report.md", render(rec, sub, every, out))
+    io.write_text(rep / "report.md", render(rec, lambda part: part_digest(rec, part), every, out))
     return rec
+
+
+def part_digest(rec: dict, part: str) -> dict:
+    """The report's digest restricted to one part's cells, in the part's order."""
+    by_cell = {(c["variant"], c["L"]): c for c in rec["digest"]["cells"]}
+    return dict(rec["digest"], cells=[by_cell[(v, L)] for v, L, _ in rec["parts"].get(part, [])
+                                      if (v, L) in by_cell])
+
+
+def tables(rec: dict, name: str) -> dict[str, str]:
+    """A report's tables as results/ blocks (`make_results`): NAME_table2 (Table 2 beside the
+    paper), NAME_ablations (each ablation against its baseline) and NAME_collapse."""
+    return {f"{name}_table2": table2_table(part_digest(rec, "table2")),
+            f"{name}_ablations": ablation_table(part_digest(rec, "ablations")),
+            f"{name}_collapse": collapse_table(rec["collapse"])}
 
 
 def _old_figures(rep: Path) -> dict:
