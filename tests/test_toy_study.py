@@ -233,7 +233,7 @@ def test_tiny_study_writes_one_report_and_resumes(tmp_path):
     # the same tables from report.json alone (make_results' `toy_study` blocks)
     blocks = S.tables(js, "s")
     assert set(blocks) == {"s_table2", "s_ablations", "s_collapse"}
-    assert all(body in md for body in blocks.values())
+    assert all(body.endswith("|\n") and body in md for body in blocks.values())
 
     stamp = lambda: {p: p.stat().st_mtime_ns for p in out.rglob("*")
                      if p.is_file() and "report" not in p.parts}

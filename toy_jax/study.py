@@ -187,9 +187,9 @@ def part_digest(rec: dict, part: str) -> dict:
 def tables(rec: dict, name: str) -> dict[str, str]:
     """A report's tables as results/ blocks (`make_results`): NAME_table2 (Table 2 beside the
     paper), NAME_ablations (each ablation against its baseline) and NAME_collapse."""
-    return {f"{name}_table2": table2_table(part_digest(rec, "table2")),
-            f"{name}_ablations": ablation_table(part_digest(rec, "ablations")),
-            f"{name}_collapse": collapse_table(rec["collapse"])}
+    return {f"{name}_table2": table2_table(part_digest(rec, "table2")) + "\n",
+            f"{name}_ablations": ablation_table(part_digest(rec, "ablations")) + "\n",
+            f"{name}_collapse": collapse_table(rec["collapse"]) + "\n"}
 
 
 def _old_figures(rep: Path) -> dict:
