@@ -37,3 +37,41 @@ def test_read_run_files(tmp_path):
     assert records.read_metrics(tmp_path) == rows
     assert records.read_metrics(tmp_path, "mdm", tracked=True) == [rows[1]]
     assert records.read_metrics(tmp_path, "mdm", seed=0) == [rows[0]]
+
+
+def _fake_run(d, value: float, time_s: float = 1.0):
+    d.mkdir(parents=True)
+    (d / "config.json").write_text('{"L": 4}')
+    res = {"seeds": [0], "headline": {"mdm": "ema"},
+           "per_seed": {"0": {"mdm": {**BLOCK(value), "ema": BLOCK(value)}}},
+           "models": {"mdm": BLOCK(value)}, "models_sem": {"mdm": BLOCK(0.0)},
+           "timing": {"mdm": {"train_s": time_s}}}
+    (d / "results.json").write_text(json.dumps(res))
+    (d / "metrics.jsonl").write_text(json.dumps(
+        {"model": "mdm", "seed": 0, "step": 5, "loss": value, "time_s": time_s}) + "\n")
+
+
+def test_compare_counts_identical_numbers_and_ignores_wall_clock(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _fake_run(tmp_path / "a", 0.5)
+    _fake_run(tmp_path / "b", 0.5, time_s=9.0)  # another wall time: still identical
+    _fake_run(tmp_path / "c", 0.25)
+    same = records.compare(tmp_path / "a", tmp_path / "b")
+    assert same["bit_identical"] and same["per_seed"] == {
+        "identical": 4, "total": 4, "largest_difference": 0.0, "first_differences": []}
+    other = records.compare(tmp_path / "a", tmp_path / "c")
+    assert not other["bit_identical"] and other["per_seed"]["identical"] == 0
+    assert other["per_seed"]["largest_difference"] == 0.25
+    assert other["metrics_rows"] == {"identical": 0, "total": 1, "only_in_one": 0}
+    script = Path(__file__).resolve().parents[1] / "scripts" / "compare_runs.py"
+    run = lambda *a: subprocess.run([sys.executable, str(script), *map(str, a)],
+                                    capture_output=True, text=True, timeout=60)
+    r = run(tmp_path / "a", tmp_path / "b", "--out", tmp_path / "cmp.json")
+    assert r.returncode == 0 and "bit-identical" in r.stdout
+    assert json.loads((tmp_path / "cmp.json").read_text())["bit_identical"]
+    assert run(tmp_path / "a", tmp_path / "c").returncode == 1
+    r = run(tmp_path / "a", tmp_path / "nothing")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

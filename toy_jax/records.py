@@ -70,3 +70,51 @@ def per_weights(results: dict) -> dict:
     """{seed: {model: {"raw"|"ema": {direction: {protocol: {metric: value}}}}}} of results.json."""
     return {seed: {name: weights_of(m) for name, m in models.items()}
             for seed, models in results["per_seed"].items()}
+
+
+# ---------------------------------------------------------------- two runs compared
+TIMING = ("time_s",)  # metrics.jsonl fields that are wall-clock, not results
+
+
+def _leaves(tree, path: str = ""):
+    """(path, number) of every numeric leaf of a JSON tree."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _leaves(v, f"{path}/{k}")
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            yield from _leaves(v, f"{path}[{i}]")
+    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        yield path, tree
+
+
+def _count(a: dict, b: dict) -> dict:
+    """Identical / total over the union of numeric leaves; the largest difference, first few."""
+    keys = list(dict.fromkeys([*a, *b]))
+    diff = [k for k in keys if a.get(k) != b.get(k)]
+    gaps = [abs(a[k] - b[k]) for k in diff if k in a and k in b]
+    return {"identical": len(keys) - len(diff), "total": len(keys),
+            "largest_difference": max(gaps, default=0.0), "first_differences": diff[:5]}
+
+
+def compare(run_a: Path | str, run_b: Path | str) -> dict:
+    """How far two run directories agree, number by number: the config, every numeric field of
+    results.json's per-seed readings, seed means and s.e.m.s, and every metrics.jsonl row
+    matched by (model, seed, step) without its wall-clock fields (`TIMING`). A determinism or
+    before/after check: the same command at two commits, or on two machines."""
+    out = {"runs": [str(run_a), str(run_b)], "config_equal": read_config(run_a) == read_config(run_b)}
+    ra, rb = read_results(run_a), read_results(run_b)
+    if ra is None or rb is None:
+        raise ValueError(f"{run_b if ra else run_a} has no results.json (training unfinished)")
+    for part in ("per_seed", "models", "models_sem"):
+        out[part] = _count(dict(_leaves(ra.get(part, {}))), dict(_leaves(rb.get(part, {}))))
+    row = lambda r: {k: v for k, v in r.items() if k not in TIMING}
+    ma = {(r["model"], r["seed"], r["step"]): row(r) for r in read_metrics(run_a)}
+    mb = {(r["model"], r["seed"], r["step"]): row(r) for r in read_metrics(run_b)}
+    out["metrics_rows"] = {"identical": sum(ma[k] == mb.get(k) for k in ma),
+                           "total": len(set(ma) | set(mb)),
+                           "only_in_one": len(set(ma) ^ set(mb))}
+    parts = [out[p] for p in ("per_seed", "models", "models_sem", "metrics_rows")]
+    out["bit_identical"] = out["config_equal"] and all(p["identical"] == p["total"] for p in parts)
+    out["provenance_of_runs"] = [ra.get("provenance"), rb.get("provenance")]  # None: older runs
+    return out

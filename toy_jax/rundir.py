@@ -4,7 +4,8 @@
     OUT/metrics.jsonl        one line per (model, seed, chunk): loss, lr, grad norm, tracking
     OUT/checkpoints/<model>/ orbax checkpoints of the seed-stacked TrainState (resume)
     OUT/results.json         forward / reverse x infill / completion / infill_letter metrics, raw
-                         and EMA weights (see `toy_jax.evaluate`)
+                         and EMA weights (see `toy_jax.evaluate`), and the provenance of the
+                         code and machine that wrote it (`plumbing.provenance.record`)
 
 `load_run(OUT)` rebuilds every trained model from the directory alone.
 """
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plumbing import io
+from plumbing import io, provenance
 from plumbing.stats import mean_sem
 from toy_jax import records
 from toy_jax.checkpoint import Checkpointer
@@ -131,6 +132,7 @@ def build_results(cfg: RunConfig, per_seed: dict, timing: dict) -> dict:
         "per_seed": {str(s): {n: per_seed[n][s] for n in per_seed} for s in cfg.seeds},
         "protocols": PROTOCOL_NOTES,
         "timing": timing,
+        "provenance": provenance.record(),  # the code and machine that wrote this file
     }
 
 
