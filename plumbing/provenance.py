@@ -100,15 +100,5 @@ def commit_of(prov: dict | None) -> str | None:
             or (git.get("commit") if isinstance(git, dict) else None))
 
 
-def git_commit(short: bool = False) -> str:
-    """The commit of the checkout this file lives in ("unknown" outside a git checkout)."""
-    cmd = ["git", "rev-parse", *(["--short"] if short else []), "HEAD"]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,15 +16,14 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import json  # noqa: E402
+
+from plumbing import io, provenance  # noqa: E402
 from plumbing.cli import OneLineParser, UsageError, run_main  # noqa: E402
+from toy_jax.records import compare  # noqa: E402
 
 
 def _main(argv) -> int:
-    import json
-
-    from plumbing import io, provenance
-    from toy_jax.records import compare
-
     p = OneLineParser(prog="compare_runs.py", description=__doc__.splitlines()[0])
     p.add_argument("run_a", type=Path)
     p.add_argument("run_b", type=Path)

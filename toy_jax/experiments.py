@@ -213,24 +213,18 @@ def same_as_baseline(cfg: C.RunConfig, base: C.RunConfig) -> bool:
     """Whether every model of `cfg` is the baseline's model of that name, trained and read the
     same way (the resolved model and train configs, the seeds, the evaluation): a variant that changes nothing under this preset (e.g. `arm_learned` under the
     quick preset, whose ARM already has learned positions). Its cells would repeat the
-    baseline's, so `cells` leaves them out (`noop_variants` names them)."""
+    baseline's, so `cells` leaves them out (`left_out` names them)."""
     names = {m.name for m in base.models}
     return (cfg.eval == base.eval and cfg.seeds == base.seeds
             and all(m.name in names and cfg.configs_for(m.name) == base.configs_for(m.name)
                     for m in cfg.models))
 
 
-def noop_variants(grid: Grid, preset: str, *, registry: dict | None = None,
-                  overrides=None) -> list[str]:
-    """The grid's variants that `cells` leaves out under `preset` (`same_as_baseline` at every
-    L; only in a grid that holds the baseline, whose cells stand for them)."""
-    reg = {**VARIANTS, **(registry or {})}
-    if "baseline" not in grid.variants:
-        return []
-    return [v for v in grid.variants if v != "baseline" and all(
-        same_as_baseline(reg[v].under(overrides).config(L, preset, (0,)),
-                         reg["baseline"].under(overrides).config(L, preset, (0,)))
-        for L in grid.Ls)]
+def left_out(grid_cells, names) -> list[str]:
+    """The variants of `names` that have no cell in `grid_cells` (what `cells` returned for
+    them): those equal to the baseline under the preset (`same_as_baseline`)."""
+    kept = {v for v, _, _ in grid_cells}
+    return [v for v in dict.fromkeys(names) if v not in kept]
 
 
 def is_finished(cfg: C.RunConfig, out: Path) -> bool:
@@ -378,9 +372,8 @@ def study(grid_name, preset: str, out: Path, *, Ls=None, n_seeds=None, variants=
         raise ValueError(f"unknown grid {grid_name!r}; known: {sorted(GRIDS)}")
     kw = dict(registry=registry, overrides=overrides)
     grid_cells = cells(grid, preset, Ls, n_seeds, variants, **kw)
-    for v in dict.fromkeys(variants or grid.variants):
-        if v not in {c[0] for c in grid_cells}:
-            log(f"{v}: left out, the baseline under preset {preset} (`same_as_baseline`)")
+    for v in left_out(grid_cells, variants or grid.variants):
+        log(f"{v}: left out, the baseline under preset {preset} (`same_as_baseline`)")
     if dry_run:
         log(describe(grid_cells, out))
         return None

@@ -36,7 +36,7 @@ from plumbing import io
 from plumbing import provenance as pv
 from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
 from toy_jax.collapse import render_diagnostics
-from toy_jax.records import per_weights
+from toy_jax.records import headline, per_weights, read_json
 from toy_jax.results_tables import (
     DIRS,
     PROTOCOLS,
@@ -271,7 +271,7 @@ def _cells(run_root: Path) -> dict[str, dict]:
     if not found:
         raise ResultsError(f"{run_root}: no L<L>/results.json (a grid variant directory, "
                            "e.g. runs/study_quick/baseline)")
-    return {L: json.loads(found[L].read_text()) for L in sorted(found, key=int)}
+    return {L: read_json(found[L]) for L in sorted(found, key=int)}
 
 
 def _per_weights(res: dict) -> dict:
@@ -300,7 +300,7 @@ def record_table2(run_root: Path, command: str, commit: str, out: Path) -> None:
     rec = {**_header(cells), "L": {}}
     for L, res in cells.items():
         ps = _per_weights(res)
-        head = {m: res.get("headline", {}).get(m, "raw") for m in next(iter(ps.values()))}
+        head = {m: headline(res, m) for m in next(iter(ps.values()))}
         rec["L"][L] = {"per_seed": ps, "status": {
             m: {s: forward_status(ps[s][m][head[m]]["forward"]["completion"]["topk_success"])
                 for s in ps} for m in head}}

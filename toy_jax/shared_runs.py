@@ -28,7 +28,7 @@ from pathlib import Path
 
 from plumbing import io
 from plumbing.cli import OneLineParser, run_main  # argparse with one-line errors, exit 2
-from plumbing.provenance import git_commit, utc_now
+from plumbing.provenance import git_state, utc_now
 from toy_jax import records
 
 PROG = "digest_shared_runs.py"
@@ -225,7 +225,7 @@ def _main(argv=None) -> int:
     dig["digest"] = {
         "command": "python scripts/digest_shared_runs.py " + " ".join(
             ["--runs", str(args.runs), "--out", str(args.out)]),
-        "commit": git_commit(short=True),
+        "commit": (git_state()["commit"] or "unknown")[:7],
         "date": utc_now(),
         "source": str(args.runs),
     }

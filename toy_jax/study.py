@@ -47,13 +47,6 @@ def study_cells(preset: str, *, n_seeds: int | None = None, overrides=None,
             for part, g in grids.items()}
 
 
-def left_out(preset: str, *, overrides=None, grids: dict | None = None) -> dict[str, list]:
-    """{part: [variant]}: the variants a part leaves out under `preset` because they equal the
-    baseline there (`experiments.same_as_baseline`)."""
-    grids = grids or {p: E.GRIDS[p] for p in PARTS}
-    return {part: E.noop_variants(g, preset, overrides=overrides) for part, g in grids.items()}
-
-
 def unique_cells(parts: dict) -> list:
     """Every cell once, in run order: by L, then part, then the grid's variant order."""
     seen, order = {}, []
@@ -77,9 +70,9 @@ def run_study(preset: str, out: Path, *, dry_run: bool = False, n_seeds: int | N
     out = Path(out)
     parts = study_cells(preset, n_seeds=n_seeds, overrides=overrides, grids=grids)
     todo = unique_cells(parts)
-    noops = left_out(preset, overrides=overrides, grids=grids)
+    g = grids or {p: E.GRIDS[p] for p in PARTS}
+    noops = {part: E.left_out(cs, g[part].variants) for part, cs in parts.items()}
     if dry_run:
-        g = grids or {p: E.GRIDS[p] for p in PARTS}
         for part, cs in parts.items():
             log(f"{part}: {g[part].note or g[part].name}: " + ", ".join(
                 sorted({v for v, _, _ in cs})) + f" x L = {', '.join(str(L) for L in g[part].Ls)}"
@@ -153,7 +146,8 @@ def collapse_rows(cells_, digests: dict, out: Path) -> list[dict]:
 def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, *,
                  figures: bool = True, n_boot: int = 200, log=print,
                  left: dict | None = None) -> dict:
-    """OUT/report/report.{md,json} from every finished cell (and the figures)."""
+    """OUT/report/report.{md,json} from every finished cell (and the figures); `left`: {part:
+    the variants left out as equal to the baseline}."""
     from toy_jax import verdict as V
 
     rep = out / REPORT
@@ -164,7 +158,7 @@ def write_report(parts: dict, out: Path, preset: str, command: str, wall: dict, 
               "cells": _digest_cells(every, out)}
     by_cell = {(c["variant"], c["L"]): c for c in digest["cells"]}
     rec = {"preset": preset, "command": command, "out": str(out), "wall_s": wall,
-           "left_out": left_out(preset) if left is None else left,
+           "left_out": left or {},
            "parts": {p: [[v, L, str(E.cell_dir(out, v, L))] for v, L, _ in cs]
                      for p, cs in parts.items()},
            "collapse": collapse_rows(parts.get("collapse", []), by_cell, out),
