@@ -41,7 +41,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plumbing.stats import mean_sem
 from theory.bounds import rope_thetas, trace_bound
 from theory.correlation import block_weights, conditional_corr_pair
 from toy_jax import data, vocab
@@ -438,12 +437,6 @@ def seed_values(results: dict, name: str, weights: str, direction: str, protocol
     for s in results["seeds"]:
         out.append(float(reading(results, s, name, weights)[direction][protocol][metric]))
     return out
-
-
-def fmt_pct(values) -> str:
-    """'m ± s' in percent (mean ± s.e.m. over seeds)."""
-    m, s = mean_sem(values)
-    return f"{100 * m:.1f} ± {100 * s:.1f}"
 
 
 # ----------------------------------------------------------------------------- ARM positions

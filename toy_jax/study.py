@@ -242,8 +242,6 @@ def table2_table(d: dict) -> str:
 def ablation_table(d: dict) -> str:
     """Each ablation beside the baseline model of the same objective (Table 2's cell at the
     same L), headline weights: reverse infill top-3 and its difference, ± the s.e."""
-    import numpy as np
-
     from toy_jax import verdict as V
 
     base = {c["L"]: c for c in d["cells"] if c["variant"] == "baseline"}
@@ -260,14 +258,10 @@ def ablation_table(d: dict) -> str:
             b = base.get(c["L"], {}).get("models", {}).get(obj)
             rev = V._vals(m, w, "rev_top3")
             brev = V._vals(b, w, "rev_top3") if b else []
-            delta = "–"
-            if len(rev) > 1 and len(brev) > 1:
-                se = np.sqrt(np.var(rev, ddof=1) / len(rev) + np.var(brev, ddof=1) / len(brev))
-                delta = f"{100 * (np.mean(rev) - np.mean(brev)):+.1f} ± {100 * se:.1f}"
             lines.append("| " + " | ".join([
                 c["variant"], str(c["L"]), name.upper(), "EMA" if w == "ema" else "raw",
                 str(len(m["seeds"])), V._ms(V._vals(m, w, "fwd_completion")), V._ms(rev),
-                V._seeds(rev), f"{V._ms(brev)} ({obj.upper()})" if b else "–", delta,
+                V._seeds(rev), f"{V._ms(brev)} ({obj.upper()})" if b else "–", V.delta(rev, brev),
                 V._ms(V._vals(m, w, "rev_letter")),
                 V._ms(V._vals(m, w, "rev_completion"))]) + " |")
     return "\n".join(lines)

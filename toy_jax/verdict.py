@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from plumbing.provenance import record
+from plumbing.stats import mean_sem
 from toy_jax import records  # noqa: E402  (JSON-only module)
 from toy_jax.results_tables import PAPER_TABLE2  # noqa: E402  (JSON-only module)
 
@@ -118,9 +119,17 @@ def _vals(model: dict, w: str, key: str, part: str = "final") -> list[float]:
 def _ms(v: list[float], scale: float = 100.0, nd: int = 1) -> str:
     if not v:
         return "–"
-    a = np.asarray(v, float) * scale
-    sem = a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
-    return f"{a.mean():.{nd}f} ± {sem:.{nd}f}"
+    m, sem = mean_sem(np.asarray(v, float) * scale)
+    return f"{m:.{nd}f} ± {sem:.{nd}f}"
+
+
+def delta(v: list[float], base: list[float]) -> str:
+    """'Δ ± s.e.' in points: mean(v) - mean(base), ± the s.e. of a difference of two
+    independent means, sqrt(sem_v^2 + sem_base^2); '–' without two values on each side."""
+    if len(v) < 2 or len(base) < 2:
+        return "–"
+    (mv, sv), (mb, sb) = mean_sem(v), mean_sem(base)
+    return f"{100 * (mv - mb):+.1f} ± {100 * np.sqrt(sv ** 2 + sb ** 2):.1f}"
 
 
 def _seeds(v: list[float], scale: float = 100.0) -> str:
@@ -168,18 +177,13 @@ def verdict_table(d: dict) -> str:
         fwd = _vals(m, w, "fwd_completion")
         rev = _vals(m, w, "rev_top3")
         base = _baseline(d, c["L"], name)
-        delta = "–"
-        if base is not None and c["variant"] != "baseline":
-            b = _vals(base, w, "rev_top3")
-            if b and rev:
-                diff = 100 * (np.mean(rev) - np.mean(b))
-                se = 100 * np.sqrt(np.var(rev, ddof=1) / len(rev) + np.var(b, ddof=1) / len(b))
-                delta = f"{diff:+.1f} ± {se:.1f}"
+        d_base = ("–" if base is None or c["variant"] == "baseline"
+                  else delta(rev, _vals(base, w, "rev_top3")))
         lines.append("| " + " | ".join([
             c["variant"], str(c["L"]), name.upper(), "EMA" if w == "ema" else "raw",
             str(len(m["seeds"])),
             f"{100 * min(fwd):.1f}–{100 * max(fwd):.1f}" if fwd else "–",
-            _ms(_vals(m, w, "fwd_infill")), _ms(rev), _seeds(rev), delta, _ms(_vals(m, w, "rev_top3_exp")), _peak(m, w),
+            _ms(_vals(m, w, "fwd_infill")), _ms(rev), _seeds(rev), d_base, _ms(_vals(m, w, "rev_top3_exp")), _peak(m, w),
             _ms(_vals(m, w, "rev_letter")), _ms(_vals(m, w, "rev_rank"), 1.0, 2),
             f"{PAPER_REV[c['L']]:.1f}" if name == "mdm" and c["L"] in PAPER_REV else
             ("0.0" if name == "arm" else "–")]) + " |")
